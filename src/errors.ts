@@ -97,7 +97,8 @@ export class ProjectValidationError extends StrataError {
 
   constructor(problems: ReadonlyArray<ValidationProblem>) {
     const first = problems[0];
-    if (first === undefined) throw new TypeError("ProjectValidationError needs at least one problem");
+    if (first === undefined)
+      throw new TypeError("ProjectValidationError needs at least one problem");
     const message =
       problems.length === 1
         ? first.message
@@ -135,7 +136,8 @@ export class ComputeError extends StrataError {
   readonly partitionKey: string | null;
 
   constructor(assetKey: string, partitionKey: string | null, cause: unknown) {
-    const where = partitionKey === null ? `"${assetKey}"` : `"${assetKey}" partition "${partitionKey}"`;
+    const where =
+      partitionKey === null ? `"${assetKey}"` : `"${assetKey}" partition "${partitionKey}"`;
     const reason = cause instanceof Error ? cause.message : String(cause);
     super("compute_failed", `asset ${where} failed: ${reason}`, { cause });
     this.name = "ComputeError";

@@ -69,5 +69,8 @@ export interface AssetContext {
   /** Attaches metadata to this materialization (merged over earlier calls). */
   metadata(values: Readonly<Record<string, unknown>>): void;
   /** Fans documents out to a model; one result row per document, in input order. */
-  infer<I, O = string>(items: ReadonlyArray<I>, spec: InferSpec<I, O>): Promise<InferResultRow<O>[]>;
+  infer<I, O = string>(
+    items: ReadonlyArray<I>,
+    spec: InferSpec<I, O>,
+  ): Promise<InferResultRow<O>[]>;
 }

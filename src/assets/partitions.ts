@@ -43,8 +43,7 @@ export function staticPartitions(keys: ReadonlyArray<string>): PartitionsDefinit
   const list = Object.freeze([...keys]);
   const set = new Set(list);
   if (set.size !== list.length) {
-    const seen = new Set<string>();
-    const dup = list.find((k) => (seen.has(k) ? true : (seen.add(k), false)));
+    const dup = list.find((k, i) => list.indexOf(k) !== i);
     throw new StrataError("invalid_definition", `static partitions repeat the key "${dup}"`);
   }
   for (const key of list) {
@@ -135,9 +134,13 @@ function timePartitions(
         [to, b],
       ] as const) {
         if (t === null || t < startMs || t > endMs(now)) {
+          const valid =
+            endMs(now) < startMs
+              ? "it has no complete partition yet"
+              : `valid keys run from "${startKey}" to "${format(endMs(now))}"`;
           throw new StrataError(
             "bad_partition",
-            `"${key}" is not a partition of ${definition.describe()}; valid keys run from "${startKey}" to "${format(endMs(now))}"`,
+            `"${key}" is not a partition of ${definition.describe()}; ${valid}`,
           );
         }
       }
@@ -166,12 +169,18 @@ function sliceRange(
     [to, b],
   ] as const) {
     if (index < 0) {
-      throw new StrataError("bad_partition", `"${key}" is not a partition of ${definition.describe()}`);
+      throw new StrataError(
+        "bad_partition",
+        `"${key}" is not a partition of ${definition.describe()}`,
+      );
     }
   }
-  if (a > b) throw new StrataError("bad_partition", `partition range "${from}..${to}" runs backwards`);
+  if (a > b)
+    throw new StrataError("bad_partition", `partition range "${from}..${to}" runs backwards`);
   return list.slice(a, b + 1);
 }
+
+const LOCAL_TIMESTAMP = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?$/;
 
 function parseStart(start: string | Date, kind: string): number {
   const ms =
@@ -179,7 +188,10 @@ function parseStart(start: string | Date, kind: string): number {
       ? start.getTime()
       : /^\d{4}-\d{2}-\d{2}$/.test(start)
         ? Date.parse(`${start}T00:00:00Z`)
-        : Date.parse(start);
+        : // A timestamp without an offset would be read in local time; partitions are UTC.
+          LOCAL_TIMESTAMP.test(start)
+          ? Date.parse(`${start}Z`)
+          : Date.parse(start);
   if (Number.isNaN(ms)) {
     throw new StrataError(
       "invalid_definition",

@@ -26,7 +26,10 @@ export class AssetGraph {
   #keys: ReadonlyArray<AssetKey> | undefined;
   #order: ReadonlyArray<AssetKey> | undefined;
 
-  private constructor(graph: DirectedGraph, assets: ReadonlyMap<AssetKey, AssetDefinition<object>>) {
+  private constructor(
+    graph: DirectedGraph,
+    assets: ReadonlyMap<AssetKey, AssetDefinition<object>>,
+  ) {
     this.graph = graph;
     this.#assets = assets;
   }
@@ -127,7 +130,9 @@ export class AssetGraph {
       }
     }
     if (order.length !== this.#assets.size) {
-      throw new Error("the asset graph has a cycle; validate the project before building its graph");
+      throw new Error(
+        "the asset graph has a cycle; validate the project before building its graph",
+      );
     }
     this.#order = order;
     return order;

@@ -1,0 +1,61 @@
+import { dirname, resolve } from "node:path";
+import { type OpenStoreOptions, openStore, type Store } from "../store/store.js";
+import type { CliIo } from "./cli-io.js";
+
+/** The global options every command takes. */
+export interface GlobalOptions {
+  readonly project?: string;
+  readonly databaseUrl?: string;
+  readonly verbose?: boolean;
+}
+
+/** The default project file, relative to the working directory. */
+export const DEFAULT_PROJECT_FILE = "strata.config.ts";
+
+/**
+ * What one CLI invocation works with: its io, the resolved project file and a lazily opened
+ * store that is closed when the command ends.
+ */
+export class CliContext {
+  readonly io: CliIo;
+  readonly options: GlobalOptions;
+  #store: Promise<Store> | undefined;
+
+  constructor(io: CliIo, options: GlobalOptions) {
+    this.io = io;
+    this.options = options;
+  }
+
+  /** `--project`, else `STRATA_PROJECT`, else `./strata.config.ts`, as an absolute path. */
+  get projectFile(): string {
+    const file = this.options.project ?? this.io.env.STRATA_PROJECT ?? DEFAULT_PROJECT_FILE;
+    return resolve(this.io.cwd, file);
+  }
+
+  get projectDir(): string {
+    return dirname(this.projectFile);
+  }
+
+  /** `--database-url`, else `DATABASE_URL`; undefined means the embedded database. */
+  get databaseUrl(): string | undefined {
+    const url = this.options.databaseUrl ?? this.io.env.DATABASE_URL;
+    return url === undefined || url === "" ? undefined : url;
+  }
+
+  /** Opens the store once (migrating it unless told not to) and returns it on every call. */
+  store(options: Pick<OpenStoreOptions, "migrate"> = {}): Promise<Store> {
+    this.#store ??= openStore({
+      databaseUrl: this.databaseUrl,
+      projectDir: this.projectDir,
+      ...options,
+    });
+    return this.#store;
+  }
+
+  /** Closes what the command opened. */
+  async close(): Promise<void> {
+    const store = this.#store;
+    this.#store = undefined;
+    if (store !== undefined) await (await store.catch(() => undefined))?.close();
+  }
+}

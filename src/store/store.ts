@@ -1,0 +1,236 @@
+import { mkdirSync } from "node:fs";
+import { join } from "node:path";
+import { PGlite } from "@electric-sql/pglite";
+import { Kysely, PostgresDialect, sql } from "kysely";
+import pg from "pg";
+import { StoreError } from "../errors.js";
+import type { Database } from "./database.js";
+import { acquireEmbeddedLock, type EmbeddedLock } from "./embedded-lock.js";
+import { migrate } from "./migrator.js";
+import { PgliteDialect } from "./pglite-dialect.js";
+
+/**
+ * strata's database: a kysely instance over the `strata` schema, on a Postgres server or on the
+ * embedded PGlite database.
+ *
+ * @example
+ * const store = await openStore({ projectDir: process.cwd() });
+ * try { await store.db.selectFrom("strata.runs").selectAll().execute(); } finally { await store.close(); }
+ */
+export interface Store {
+  readonly db: Kysely<Database>;
+  readonly kind: "postgres" | "pglite";
+  /** Where the data lives, for messages: `Postgres at host:port/db` or the embedded path. */
+  readonly location: string;
+  close(): Promise<void>;
+}
+
+/** How to open the store. */
+export interface OpenStoreOptions {
+  /** A `postgres://` URL; when absent, the embedded database in `<projectDir>/.strata/db`. */
+  readonly databaseUrl?: string | undefined;
+  readonly projectDir: string;
+  /** Apply pending migrations on open (default true). */
+  readonly migrate?: boolean;
+}
+
+/** Where the embedded database of a project lives. */
+export function embeddedDataDir(projectDir: string): string {
+  return join(projectDir, ".strata", "db");
+}
+
+/**
+ * Opens the store the way the CLI does: Postgres when a URL is given, else the embedded database.
+ *
+ * @example
+ * const store = await openStore({ databaseUrl: process.env.DATABASE_URL, projectDir: "." });
+ */
+export async function openStore(options: OpenStoreOptions): Promise<Store> {
+  const store =
+    options.databaseUrl !== undefined && options.databaseUrl !== ""
+      ? await openPostgresStore(options.databaseUrl)
+      : await openEmbeddedStore(embeddedDataDir(options.projectDir));
+  if (options.migrate !== false) {
+    try {
+      await migrate(store.db);
+    } catch (error) {
+      await store.close();
+      throw error;
+    }
+  }
+  return store;
+}
+
+// bigint counters come back as JS numbers on both backends; numeric stays an exact string.
+const INT8_OID = 20;
+const parseInt8 = (value: string) => Number(value);
+
+/**
+ * Connects to a Postgres server and checks that it answers; an unreachable server is a
+ * `db_unreachable` error naming host and port, never the password.
+ *
+ * @example
+ * const store = await openPostgresStore("postgres://postgres@127.0.0.1:5432/postgres");
+ */
+export async function openPostgresStore(databaseUrl: string): Promise<Store> {
+  const target = describePostgresUrl(databaseUrl);
+  const pool = new pg.Pool({
+    connectionString: databaseUrl,
+    max: 10,
+    connectionTimeoutMillis: 10_000,
+    types: {
+      getTypeParser: ((oid: number, format?: "text" | "binary") =>
+        oid === INT8_OID && format !== "binary"
+          ? parseInt8
+          : pg.types.getTypeParser(oid, format ?? "text")) as typeof pg.types.getTypeParser,
+    },
+  });
+  // An idle client losing its server (a restart) must not crash the process; the next query
+  // reconnects or fails with its own error.
+  pool.on("error", () => {});
+  try {
+    const client = await pool.connect();
+    client.release();
+  } catch (error) {
+    await pool.end().catch(() => {});
+    throw new StoreError(
+      "db_unreachable",
+      `cannot reach Postgres at ${target.hostPort}: ${redact(errorReason(error), target.password)}`,
+      { cause: redactError(error, target.password) },
+    );
+  }
+  const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+  return {
+    db,
+    kind: "postgres",
+    location: `Postgres at ${target.hostPort}/${target.database}`,
+    close: () => db.destroy(),
+  };
+}
+
+/**
+ * Opens (creating if needed) the embedded database in `dataDir`, holding its process lock until
+ * `close()`.
+ *
+ * @example
+ * const store = await openEmbeddedStore(".strata/db");
+ */
+export async function openEmbeddedStore(dataDir: string): Promise<Store> {
+  mkdirSync(join(dataDir, ".."), { recursive: true });
+  const lock = acquireEmbeddedLock(dataDir);
+  let pglite: PGlite;
+  try {
+    pglite = await PGlite.create(dataDir, { parsers: { [INT8_OID]: parseInt8 } });
+  } catch (error) {
+    lock.release();
+    throw new StoreError(
+      "db_unreachable",
+      `cannot open the embedded database at ${dataDir}: ${errorReason(error)}`,
+      { cause: error },
+    );
+  }
+  return wrapPglite(pglite, `embedded database at ${dataDir}`, lock);
+}
+
+/**
+ * A store over an in-memory PGlite, optionally loaded from a data directory dump (tests build
+ * one migrated template and load a copy per test).
+ *
+ * @example
+ * const store = await openMemoryStore();
+ */
+export async function openMemoryStore(loadDataDir?: Blob): Promise<Store> {
+  const pglite = await PGlite.create({
+    parsers: { [INT8_OID]: parseInt8 },
+    ...(loadDataDir !== undefined ? { loadDataDir } : {}),
+  });
+  return wrapPglite(pglite, "in-memory embedded database");
+}
+
+/** Dumps an in-memory store's data directory, for {@link openMemoryStore}. */
+export async function dumpMemoryStore(store: Store): Promise<Blob> {
+  const pglite = PGLITE_OF.get(store);
+  if (pglite === undefined) throw new Error("only an embedded store can be dumped");
+  return pglite.dumpDataDir("none");
+}
+
+const PGLITE_OF = new WeakMap<Store, PGlite>();
+
+function wrapPglite(pglite: PGlite, location: string, lock?: EmbeddedLock): Store {
+  const db = new Kysely<Database>({ dialect: new PgliteDialect(pglite) });
+  let closed = false;
+  const store: Store = {
+    db,
+    kind: "pglite",
+    location,
+    close: async () => {
+      if (closed) return;
+      closed = true;
+      try {
+        await db.destroy();
+        await pglite.close();
+      } finally {
+        lock?.release();
+      }
+    },
+  };
+  PGLITE_OF.set(store, pglite);
+  return store;
+}
+
+/** Checks that the store answers; used by commands that want a clear error early. */
+export async function pingStore(store: Store): Promise<void> {
+  await sql`select 1`.execute(store.db);
+}
+
+interface PostgresTarget {
+  readonly hostPort: string;
+  readonly database: string;
+  readonly password: string;
+}
+
+function describePostgresUrl(databaseUrl: string): PostgresTarget {
+  let url: URL;
+  try {
+    url = new URL(databaseUrl);
+  } catch {
+    throw new StoreError(
+      "db_unreachable",
+      "the database URL is not a valid URL; use postgres://user:password@host:port/database",
+    );
+  }
+  if (url.protocol !== "postgres:" && url.protocol !== "postgresql:") {
+    throw new StoreError(
+      "db_unreachable",
+      `the database URL has protocol "${url.protocol}"; use postgres://user:password@host:port/database`,
+    );
+  }
+  const host = url.hostname || "localhost";
+  return {
+    hostPort: `${host}:${url.port || "5432"}`,
+    database: decodeURIComponent(url.pathname.replace(/^\//, "")) || "postgres",
+    password: decodeURIComponent(url.password),
+  };
+}
+
+function errorReason(error: unknown): string {
+  if (error instanceof AggregateError && error.errors.length > 0) {
+    return errorReason(error.errors[0]);
+  }
+  if (error instanceof Error)
+    return error.message || (error as NodeJS.ErrnoException).code || "error";
+  return String(error);
+}
+
+function redact(text: string, secret: string): string {
+  return secret.length > 0 ? text.split(secret).join("***") : text;
+}
+
+/** A copy of the error whose message and stack cannot leak the password. */
+function redactError(error: unknown, secret: string): Error {
+  const source = error instanceof Error ? error : new Error(String(error));
+  const copy = new Error(redact(source.message, secret));
+  copy.name = source.name;
+  copy.stack = redact(source.stack ?? "", secret);
+  return copy;
+}
