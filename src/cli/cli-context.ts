@@ -1,6 +1,8 @@
 import { dirname, resolve } from "node:path";
+import { type CatalogAsset, syncCatalog } from "../store/catalog.js";
 import { type OpenStoreOptions, openStore, type Store } from "../store/store.js";
 import type { CliIo } from "./cli-io.js";
+import { type LoadedProject, loadProject } from "./project-loader.js";
 
 /** The global options every command takes. */
 export interface GlobalOptions {
@@ -20,6 +22,7 @@ export class CliContext {
   readonly io: CliIo;
   readonly options: GlobalOptions;
   #store: Promise<Store> | undefined;
+  #project: Promise<LoadedProject> | undefined;
 
   constructor(io: CliIo, options: GlobalOptions) {
     this.io = io;
@@ -52,10 +55,41 @@ export class CliContext {
     return this.#store;
   }
 
+  /** Loads and validates the project file once. */
+  project(): Promise<LoadedProject> {
+    this.#project ??= loadProject(this.projectFile);
+    return this.#project;
+  }
+
+  /**
+   * Loads the project and opens the store, refreshing the declared catalog
+   * (`strata.assets`, `strata.asset_deps`) as every project load does.
+   */
+  async projectAndStore(): Promise<{ project: LoadedProject; store: Store }> {
+    const project = await this.project();
+    const store = await this.store();
+    await syncCatalog(store.db, catalogOf(project));
+    return { project, store };
+  }
+
   /** Closes what the command opened. */
   async close(): Promise<void> {
     const store = this.#store;
     this.#store = undefined;
     if (store !== undefined) await (await store.catch(() => undefined))?.close();
   }
+}
+
+function catalogOf(project: LoadedProject): ReadonlyArray<CatalogAsset> {
+  return project.definition.assets.map((a) => ({
+    key: a.key,
+    group: a.group,
+    description: a.description,
+    codeVersion: a.codeVersion,
+    tags: a.tags,
+    owners: a.owners,
+    kinds: a.kinds,
+    partitions: a.partitions?.describe() ?? null,
+    deps: a.deps.map((d) => d.key),
+  }));
 }

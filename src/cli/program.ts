@@ -4,6 +4,8 @@ import { StrataError } from "../errors.js";
 import { CliContext, type GlobalOptions } from "./cli-context.js";
 import { type CliIo, writeLine } from "./cli-io.js";
 import { registerDbCommands } from "./commands/db.js";
+import { registerLineageCommand } from "./commands/lineage.js";
+import { registerListCommand } from "./commands/list.js";
 
 /** Exit codes: 0 success, 1 a run or check failed, 2 bad usage, bad project or bad input. */
 export const EXIT_OK = 0;
@@ -11,9 +13,7 @@ export const EXIT_FAILED = 1;
 export const EXIT_USAGE = 2;
 
 /** Runs one command's body with the invocation's context; set by {@link runCli}. */
-export type CommandRunner = (
-  body: (ctx: CliContext) => Promise<unknown>,
-) => Promise<void>;
+export type CommandRunner = (body: (ctx: CliContext) => Promise<unknown>) => Promise<void>;
 
 const VERSION: string = (
   JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as {
@@ -55,6 +55,8 @@ export async function runCli(argv: ReadonlyArray<string>, io: CliIo): Promise<nu
     })
     .showSuggestionAfterError(true);
 
+  registerListCommand(program, run);
+  registerLineageCommand(program, run);
   registerDbCommands(program, run);
 
   try {

@@ -225,7 +225,15 @@ class SelectionParser {
     return t;
   }
 
-  #fail(t: SelectionToken, hint: string, what = "unexpected"): never {
+  #fail(token: SelectionToken, hint: string, what = "unexpected"): never {
+    // A selection that ends right after an operator is reported at the operator, as DESIGN.md's
+    // example does: `unexpected "and" at column 7 in "key:a and"`.
+    const previous = this.#tokens[this.#position - 1];
+    const dangling =
+      token.kind === "end" && what === "unexpected" && previous !== undefined
+        ? ["and", "or", "not", "plus"].includes(previous.kind)
+        : false;
+    const t = dangling ? previous! : token;
     const subject =
       what !== "unexpected"
         ? `${what} ${JSON.stringify(t.text)}`

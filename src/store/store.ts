@@ -8,6 +8,7 @@ import type { Database } from "./database.js";
 import { acquireEmbeddedLock, type EmbeddedLock } from "./embedded-lock.js";
 import { migrate } from "./migrator.js";
 import { PgliteDialect } from "./pglite-dialect.js";
+import { pgliteRuntime } from "./pglite-runtime.js";
 
 /**
  * strata's database: a kysely instance over the `strata` schema, on a Postgres server or on the
@@ -120,7 +121,10 @@ export async function openEmbeddedStore(dataDir: string): Promise<Store> {
   const lock = acquireEmbeddedLock(dataDir);
   let pglite: PGlite;
   try {
-    pglite = await PGlite.create(dataDir, { parsers: { [INT8_OID]: parseInt8 } });
+    pglite = await PGlite.create(dataDir, {
+      ...(await pgliteRuntime()),
+      parsers: { [INT8_OID]: parseInt8 },
+    });
   } catch (error) {
     lock.release();
     throw new StoreError(
@@ -141,6 +145,7 @@ export async function openEmbeddedStore(dataDir: string): Promise<Store> {
  */
 export async function openMemoryStore(loadDataDir?: Blob): Promise<Store> {
   const pglite = await PGlite.create({
+    ...(await pgliteRuntime()),
     parsers: { [INT8_OID]: parseInt8 },
     ...(loadDataDir !== undefined ? { loadDataDir } : {}),
   });

@@ -1,0 +1,128 @@
+import { existsSync } from "node:fs";
+import { basename, dirname, extname, relative } from "node:path";
+import { pathToFileURL } from "node:url";
+import type { AssetDefinition } from "../assets/asset-definition.js";
+import type { ProjectDefinition } from "../assets/project-definition.js";
+import { validateProject } from "../assets/validate-project.js";
+import { StrataError } from "../errors.js";
+import { AssetGraph } from "../lineage/asset-graph.js";
+
+/** A project file loaded, validated and turned into its lineage graph. */
+export interface LoadedProject {
+  /** The absolute path of the project file. */
+  readonly file: string;
+  readonly dir: string;
+  /** `defineProject({ name })`, else the project directory's name. */
+  readonly name: string;
+  readonly definition: ProjectDefinition;
+  readonly graph: AssetGraph;
+}
+
+const TS_EXTENSIONS = new Set([".ts", ".mts", ".cts", ".tsx"]);
+
+/**
+ * Imports a `strata.config.ts` (through tsx) or `.js`/`.mjs` file, checks its default export
+ * and validates the project; every failure is a {@link StrataError} with exit code 2.
+ *
+ * @example
+ * const project = await loadProject("/srv/app/strata.config.ts");
+ */
+export async function loadProject(file: string): Promise<LoadedProject> {
+  if (!existsSync(file)) {
+    throw new StrataError(
+      "project_load",
+      `project file "${file}" not found; create one with "strata init" or pass --project FILE`,
+    );
+  }
+  const module = await importProjectFile(file);
+  let definition = module.default;
+  // A .ts file outside an ESM package is compiled as CommonJS: its exports arrive one level down.
+  if (!isProjectDefinition(definition) && definition !== null && typeof definition === "object") {
+    const inner = (definition as { default?: unknown }).default;
+    if (inner !== undefined || "__esModule" in definition) definition = inner;
+  }
+  if (definition === undefined) {
+    throw new StrataError(
+      "bad_project",
+      `project file "${file}" has no default export; add "export default defineProject({ assets: [...] })"`,
+    );
+  }
+  if (!isProjectDefinition(definition)) {
+    throw new StrataError(
+      "bad_project",
+      `project file "${file}" exports ${describe(definition)} by default, not a project; export defineProject({ assets: [...] })`,
+    );
+  }
+  validateProject(definition);
+  const dir = dirname(file);
+  return {
+    file,
+    dir,
+    name: definition.name ?? basename(dir),
+    definition,
+    graph: AssetGraph.fromAssets(definition.assets as ReadonlyArray<AssetDefinition<object>>),
+  };
+}
+
+async function importProjectFile(file: string): Promise<{ default?: unknown }> {
+  try {
+    if (TS_EXTENSIONS.has(extname(file))) {
+      const { tsImport } = await import("tsx/esm/api");
+      return (await tsImport(pathToFileURL(file).href, import.meta.url)) as { default?: unknown };
+    }
+    return (await import(pathToFileURL(file).href)) as { default?: unknown };
+  } catch (error) {
+    if (error instanceof StrataError) {
+      throw new StrataError(
+        error.code,
+        `project file "${file}"${lineOf(error, file)}: ${error.message}`,
+        { cause: error },
+      );
+    }
+    const message = error instanceof Error ? error.message : String(error);
+    throw new StrataError(
+      "project_load",
+      `project file "${file}" failed to load${lineOf(error, file)}: ${message}`,
+      { cause: error },
+    );
+  }
+}
+
+/** ` at line N` for the first stack frame in the user's file, or "" when there is none. */
+function lineOf(error: unknown, file: string): string {
+  const stack = error instanceof Error ? (error.stack ?? "") : "";
+  const url = pathToFileURL(file).href;
+  for (const candidate of [url, file, relative(process.cwd(), file)]) {
+    const at = stack.indexOf(`${candidate}:`);
+    if (at >= 0) {
+      const match = /^:(\d+)(?::\d+)?/.exec(stack.slice(at + candidate.length));
+      if (match) return ` at line ${match[1]}`;
+    }
+  }
+  // Syntax errors from the TypeScript transform carry the position in the message instead.
+  const message = error instanceof Error ? error.message : "";
+  const transform = new RegExp(`${escapeRegExp(basename(file))}:(\\d+):\\d+`).exec(message);
+  return transform ? ` at line ${transform[1]}` : "";
+}
+
+function escapeRegExp(text: string): string {
+  return text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+}
+
+function isProjectDefinition(value: unknown): value is ProjectDefinition {
+  return (
+    value !== null &&
+    typeof value === "object" &&
+    Array.isArray((value as { assets?: unknown }).assets) &&
+    typeof (value as { models?: unknown }).models === "object" &&
+    typeof (value as { endpoints?: unknown }).endpoints === "object"
+  );
+}
+
+function describe(value: unknown): string {
+  if (value === null) return "null";
+  if (Array.isArray(value)) return "an array";
+  if (typeof value === "function") return "a function";
+  if (typeof value === "object") return "an object without `assets`";
+  return `a ${typeof value}`;
+}
