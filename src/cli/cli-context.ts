@@ -1,5 +1,6 @@
 import { dirname, resolve } from "node:path";
 import { type CatalogAsset, syncCatalog } from "../store/catalog.js";
+import { reapAbandonedRuns } from "../store/run-records.js";
 import { type OpenStoreOptions, openStore, type Store } from "../store/store.js";
 import type { CliIo } from "./cli-io.js";
 import { type LoadedProject, loadProject } from "./project-loader.js";
@@ -51,6 +52,10 @@ export class CliContext {
       databaseUrl: this.databaseUrl,
       projectDir: this.projectDir,
       ...options,
+    }).then(async (store) => {
+      // A run whose process died (SIGKILL, a second Ctrl-C) is still `running`: fix it up.
+      if (options.migrate !== false) await reapAbandonedRuns(store.db);
+      return store;
     });
     return this.#store;
   }

@@ -6,11 +6,10 @@ import { type CliIo, writeLine } from "./cli-io.js";
 import { registerDbCommands } from "./commands/db.js";
 import { registerLineageCommand } from "./commands/lineage.js";
 import { registerListCommand } from "./commands/list.js";
+import { registerMaterializeCommand } from "./commands/materialize.js";
+import { EXIT_FAILED, EXIT_OK, EXIT_USAGE } from "./exit-codes.js";
 
-/** Exit codes: 0 success, 1 a run or check failed, 2 bad usage, bad project or bad input. */
-export const EXIT_OK = 0;
-export const EXIT_FAILED = 1;
-export const EXIT_USAGE = 2;
+export { EXIT_FAILED, EXIT_OK, EXIT_USAGE } from "./exit-codes.js";
 
 /** Runs one command's body with the invocation's context; set by {@link runCli}. */
 export type CommandRunner = (body: (ctx: CliContext) => Promise<unknown>) => Promise<void>;
@@ -57,6 +56,7 @@ export async function runCli(argv: ReadonlyArray<string>, io: CliIo): Promise<nu
 
   registerListCommand(program, run);
   registerLineageCommand(program, run);
+  registerMaterializeCommand(program, run);
   registerDbCommands(program, run);
 
   try {

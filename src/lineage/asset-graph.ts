@@ -1,6 +1,7 @@
 import Graph from "graphology";
 import type { AssetDefinition } from "../assets/asset-definition.js";
 import type { AssetKey } from "../assets/asset-key.js";
+import { MinHeap } from "./min-heap.js";
 
 // graphology ships CommonJS; its default export is the Graph class with the typed constructors.
 const { DirectedGraph } = Graph;
@@ -113,7 +114,7 @@ export class AssetGraph {
   toposort(): ReadonlyArray<AssetKey> {
     if (this.#order !== undefined) return this.#order;
     const indegree = new Map<AssetKey, number>();
-    const heap = new KeyHeap();
+    const heap = new MinHeap<AssetKey>(compareKeys);
     for (const key of this.#assets.keys()) {
       const d = this.graph.inDegree(key);
       indegree.set(key, d);
@@ -193,46 +194,4 @@ export class AssetGraph {
 /** Orders keys by code unit, the same in every locale. */
 export function compareKeys(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
-}
-
-/** A binary min-heap of keys, so the stable topological sort stays O(n log n). */
-class KeyHeap {
-  readonly #items: AssetKey[] = [];
-
-  get size(): number {
-    return this.#items.length;
-  }
-
-  push(key: AssetKey): void {
-    const items = this.#items;
-    items.push(key);
-    let i = items.length - 1;
-    while (i > 0) {
-      const parent = (i - 1) >> 1;
-      if (compareKeys(items[parent]!, items[i]!) <= 0) break;
-      [items[parent], items[i]] = [items[i]!, items[parent]!];
-      i = parent;
-    }
-  }
-
-  pop(): AssetKey {
-    const items = this.#items;
-    const top = items[0]!;
-    const last = items.pop()!;
-    if (items.length > 0) {
-      items[0] = last;
-      let i = 0;
-      for (;;) {
-        const l = 2 * i + 1;
-        const r = l + 1;
-        let m = i;
-        if (l < items.length && compareKeys(items[l]!, items[m]!) < 0) m = l;
-        if (r < items.length && compareKeys(items[r]!, items[m]!) < 0) m = r;
-        if (m === i) break;
-        [items[m], items[i]] = [items[i]!, items[m]!];
-        i = m;
-      }
-    }
-    return top;
-  }
 }

@@ -1,0 +1,30 @@
+import { EXIT_CANCELED } from "./exit-codes.js";
+
+/**
+ * Turns the first Ctrl-C (SIGINT) or SIGTERM into a cancel of the run, and a second one into
+ * an immediate exit (the run row is then fixed up as `failed` by the next command that finds
+ * its process gone).
+ */
+export function onCancelSignals(stderr: NodeJS.WritableStream): {
+  readonly signal: AbortSignal;
+  dispose(): void;
+} {
+  const controller = new AbortController();
+  const handler = (name: NodeJS.Signals) => {
+    if (controller.signal.aborted) {
+      stderr.write(`\nstrata: ${name} again; exiting now\n`);
+      process.exit(EXIT_CANCELED);
+    }
+    stderr.write(`\nstrata: ${name} received; canceling the run (again to exit at once)\n`);
+    controller.abort(new Error(`canceled by ${name}`));
+  };
+  process.on("SIGINT", handler);
+  process.on("SIGTERM", handler);
+  return {
+    signal: controller.signal,
+    dispose: () => {
+      process.removeListener("SIGINT", handler);
+      process.removeListener("SIGTERM", handler);
+    },
+  };
+}

@@ -1,0 +1,287 @@
+import { join } from "node:path";
+import type { ProjectDefinition } from "../assets/project-definition.js";
+import { ComputeError, StrataError } from "../errors.js";
+import type { AssetGraph } from "../lineage/asset-graph.js";
+import type { RunStatus } from "../store/database.js";
+import {
+  recordRunEnd,
+  recordRunStart,
+  recordStepEnd,
+  recordStepStart,
+  recordStepSuccess,
+} from "../store/run-records.js";
+import type { Store } from "../store/store.js";
+import { dataVersion } from "./data-version.js";
+import { type Executor, InProcessExecutor, type StepOutcome } from "./executor.js";
+import { newId } from "./ids.js";
+import type { MaterializationPlan, PlanStep } from "./materialization-plan.js";
+import { type LogSink, StepContext, type StepInference } from "./run-context.js";
+import { StepInputs } from "./step-inputs.js";
+import { normalizeComputeResult, storagePath, writeArrowFile } from "./value-storage.js";
+
+/** Statuses a step ends with. */
+export type StepStatus = "succeeded" | "failed" | "skipped" | "canceled";
+
+/** One step's outcome as the run summary, `runs show` and `--json` report it. */
+export interface StepResult {
+  readonly id: string;
+  readonly materializationId: string;
+  readonly assetKey: string;
+  readonly partitionKey: string | null;
+  readonly status: StepStatus;
+  readonly rows: number | null;
+  readonly durationMs: number | null;
+  readonly error: string | null;
+  readonly promptTokens: number;
+  readonly cachedTokens: number;
+  readonly completionTokens: number;
+  /** Exact decimal. */
+  readonly costUsd: string;
+}
+
+/** How a run ended. */
+export interface RunResult {
+  readonly runId: string;
+  readonly status: Exclude<RunStatus, "running">;
+  readonly error: string | null;
+  readonly steps: ReadonlyArray<StepResult>;
+}
+
+/** Progress of a run, for live output. */
+export type RunEvent =
+  | { readonly type: "run_started"; readonly runId: string; readonly plan: MaterializationPlan }
+  | { readonly type: "step_started"; readonly step: PlanStep }
+  | { readonly type: "step_finished"; readonly step: PlanStep; readonly result: StepResult };
+
+/** Creates the inference runtime of one step (see the inference layer). */
+export type InferenceFactory = (
+  step: PlanStep,
+  materializationId: string,
+  runId: string,
+) => StepInference;
+
+/** What {@link materialize} needs. */
+export interface MaterializeOptions {
+  readonly project: { readonly definition: ProjectDefinition; readonly graph: AssetGraph };
+  readonly store: Store;
+  readonly plan: MaterializationPlan;
+  /** Where Arrow files go: `<project dir>/.strata/storage`. */
+  readonly storageRoot: string;
+  readonly concurrency?: number;
+  readonly signal?: AbortSignal;
+  readonly cancelGraceMs?: number;
+  readonly executor?: Executor;
+  readonly log?: LogSink;
+  readonly onEvent?: (event: RunEvent) => void;
+  readonly inference?: InferenceFactory;
+  /** Recorded on the run row, so `strata runs resume` can replay the request. */
+  readonly runOptions?: Readonly<Record<string, unknown>>;
+  readonly maxCostUsd?: string | null;
+  readonly resumedFrom?: string | null;
+  readonly runId?: string;
+}
+
+/** Where a project keeps its Arrow files. */
+export function storageRootOf(projectDir: string): string {
+  return join(projectDir, ".strata", "storage");
+}
+
+/**
+ * Runs a plan: records the run and its steps, builds each step when its upstream steps
+ * succeeded, stores values as Arrow files and records each materialization with what it read.
+ * A failing step is recorded with its error; its downstream steps are skipped, other branches
+ * finish, and the run ends `failed`. Aborting `signal` ends the run `canceled` with everything
+ * that finished kept.
+ *
+ * @example
+ * const result = await materialize({ project, store, plan, storageRoot: storageRootOf(dir) });
+ */
+export async function materialize(options: MaterializeOptions): Promise<RunResult> {
+  const { store, plan, project } = options;
+  const db = store.db;
+  const runId = options.runId ?? newId();
+  const materializationIds = new Map(plan.steps.map((s) => [s.id, newId()]));
+  await recordRunStart(
+    db,
+    {
+      id: runId,
+      selection: plan.selection,
+      partitions: plan.partitionKeys,
+      options: options.runOptions ?? {},
+      maxCostUsd: options.maxCostUsd ?? null,
+      resumedFrom: options.resumedFrom ?? null,
+    },
+    plan.steps.map((s) => ({
+      id: materializationIds.get(s.id)!,
+      assetKey: s.assetKey,
+      partitionKey: s.partitionKey,
+      codeVersion: s.codeVersion,
+      depKeys: project.graph.get(s.assetKey).deps.map((d) => d.key),
+    })),
+  );
+  options.onEvent?.({ type: "run_started", runId, plan });
+
+  const inputs = new StepInputs(db, plan.steps);
+  const results = new Map<string, StepResult>();
+  const log: LogSink = options.log ?? (() => {});
+
+  const runStep = async (step: PlanStep, signal: AbortSignal): Promise<StepOutcome> => {
+    const materializationId = materializationIds.get(step.id)!;
+    const startedAt = new Date();
+    options.onEvent?.({ type: "step_started", step });
+    await recordStepStart(db, materializationId, startedAt);
+    const asset = project.graph.get(step.assetKey);
+    const ctx = new StepContext({
+      runId,
+      assetKey: step.assetKey,
+      partitionKey: step.partitionKey,
+      signal,
+      log,
+      inference: options.inference?.(step, materializationId, runId),
+    });
+    const finishWith = async (
+      result: Omit<StepResult, "id" | "materializationId" | "assetKey" | "partitionKey">,
+    ) => {
+      const full: StepResult = {
+        id: step.id,
+        materializationId,
+        assetKey: step.assetKey,
+        partitionKey: step.partitionKey,
+        ...result,
+      };
+      results.set(step.id, full);
+      options.onEvent?.({ type: "step_finished", step, result: full });
+    };
+    try {
+      const resolved = await inputs.resolve(step);
+      let value: unknown;
+      try {
+        value = await asset.compute(ctx, resolved.values);
+      } catch (error) {
+        throw error instanceof StrataError && error.code !== "compute_failed"
+          ? error
+          : new ComputeError(step.assetKey, step.partitionKey, error);
+      }
+      const table = normalizeComputeResult(value, step.assetKey);
+      const path = storagePath(
+        options.storageRoot,
+        step.assetKey,
+        step.partitionKey,
+        materializationId,
+      );
+      await writeArrowFile(path, table);
+      const version = dataVersion({
+        codeVersion: step.codeVersion,
+        materializationId,
+        inputDataVersions: resolved.dataVersions,
+      });
+      await recordStepSuccess(db, materializationId, {
+        dataVersion: version,
+        rowCount: table.numRows,
+        storagePath: path,
+        metadata: ctx.attachedMetadata,
+        inputIds: resolved.materializationIds,
+        startedAt,
+      });
+      inputs.produced(step, materializationId, version, table);
+      await finishWith({
+        status: "succeeded",
+        rows: table.numRows,
+        durationMs: Date.now() - startedAt.getTime(),
+        error: null,
+        ...ZERO_COST,
+      });
+      return { status: "succeeded" };
+    } catch (error) {
+      const message = errorMessage(error);
+      await recordStepEnd(db, materializationId, "failed", message, {
+        ...ctx.attachedMetadata,
+        errorStack: error instanceof Error ? (error.stack ?? null) : null,
+      }).catch(() => {});
+      await finishWith({
+        status: "failed",
+        rows: null,
+        durationMs: Date.now() - startedAt.getTime(),
+        error: message,
+        ...ZERO_COST,
+      });
+      return { status: "failed", error };
+    }
+  };
+
+  const executor = options.executor ?? new InProcessExecutor();
+  const outcomes = await executor.execute(plan, runStep, {
+    concurrency: options.concurrency,
+    signal: options.signal,
+    cancelGraceMs: options.cancelGraceMs,
+  });
+
+  // Steps that never ran (skipped, canceled), or whose bookkeeping itself failed, get their
+  // rows and results now.
+  for (const step of plan.steps) {
+    const outcome = outcomes.get(step.id)!;
+    const known = results.get(step.id);
+    if (known !== undefined && (known.status === "succeeded" || outcome.status !== "canceled")) {
+      continue;
+    }
+    inputs.release(step);
+    const materializationId = materializationIds.get(step.id)!;
+    const status = outcome.status === "succeeded" ? "failed" : outcome.status;
+    const reason =
+      outcome.status === "failed"
+        ? errorMessage(outcome.error)
+        : outcome.status === "succeeded"
+          ? "the step ended without a result"
+          : outcome.reason;
+    await recordStepEnd(db, materializationId, status, reason).catch(() => {});
+    results.set(step.id, {
+      id: step.id,
+      materializationId,
+      assetKey: step.assetKey,
+      partitionKey: step.partitionKey,
+      status,
+      rows: null,
+      durationMs: null,
+      error: reason,
+      ...ZERO_COST,
+    });
+  }
+
+  const steps = plan.steps.map((s) => results.get(s.id)!);
+  const status: RunResult["status"] = options.signal?.aborted
+    ? "canceled"
+    : steps.every((s) => s.status === "succeeded")
+      ? "succeeded"
+      : "failed";
+  const error = status === "succeeded" ? null : summarizeFailure(steps, status);
+  await recordRunEnd(db, runId, status, error);
+  return { runId, status, error, steps };
+}
+
+const ZERO_COST = {
+  promptTokens: 0,
+  cachedTokens: 0,
+  completionTokens: 0,
+  costUsd: "0",
+} as const;
+
+function summarizeFailure(steps: ReadonlyArray<StepResult>, status: string): string {
+  const failed = steps.filter((s) => s.status === "failed");
+  const skipped = steps.filter((s) => s.status === "skipped").length;
+  const canceled = steps.filter((s) => s.status === "canceled").length;
+  const parts: string[] = [];
+  if (status === "canceled") parts.push("the run was canceled");
+  if (failed.length > 0) {
+    const first = failed[0]!;
+    parts.push(
+      `${failed.length} step${failed.length === 1 ? "" : "s"} failed (first: "${first.id}": ${first.error})`,
+    );
+  }
+  if (skipped > 0) parts.push(`${skipped} skipped`);
+  if (canceled > 0 && status !== "canceled") parts.push(`${canceled} canceled`);
+  return parts.join("; ");
+}
+
+function errorMessage(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}

@@ -1,0 +1,218 @@
+import { hostname } from "node:os";
+import { type Kysely, sql } from "kysely";
+import type { Database, MaterializationStatus, RunStatus } from "./database.js";
+
+/** A new run row. */
+export interface NewRun {
+  readonly id: string;
+  readonly selection: string;
+  readonly partitions: ReadonlyArray<string>;
+  readonly options: Readonly<Record<string, unknown>>;
+  readonly maxCostUsd: string | null;
+  readonly resumedFrom: string | null;
+}
+
+/** A step planned in a run, recorded before anything runs. */
+export interface PlannedMaterialization {
+  readonly id: string;
+  readonly assetKey: string;
+  readonly partitionKey: string | null;
+  readonly codeVersion: string | null;
+  readonly depKeys: ReadonlyArray<string>;
+}
+
+/** What a successful step writes. */
+export interface MaterializationSuccess {
+  readonly dataVersion: string;
+  readonly rowCount: number;
+  readonly storagePath: string;
+  readonly metadata: Readonly<Record<string, unknown>>;
+  readonly inputIds: ReadonlyArray<string>;
+  readonly startedAt: Date;
+}
+
+/**
+ * Writes a run and its planned steps in one transaction, owned by this process.
+ *
+ * @example
+ * await recordRunStart(db, run, steps);
+ */
+export async function recordRunStart(
+  db: Kysely<Database>,
+  run: NewRun,
+  steps: ReadonlyArray<PlannedMaterialization>,
+): Promise<void> {
+  await db.transaction().execute(async (trx) => {
+    await trx
+      .insertInto("strata.runs")
+      .values({
+        id: run.id,
+        status: "running",
+        selection: run.selection,
+        partitions: JSON.stringify(run.partitions),
+        options: JSON.stringify(run.options),
+        max_cost_usd: run.maxCostUsd,
+        pid: process.pid,
+        hostname: hostname(),
+        resumed_from: run.resumedFrom,
+      })
+      .execute();
+    for (let i = 0; i < steps.length; i += 2_000) {
+      await trx
+        .insertInto("strata.materializations")
+        .values(
+          steps.slice(i, i + 2_000).map((s) => ({
+            id: s.id,
+            run_id: run.id,
+            asset_key: s.assetKey,
+            partition_key: s.partitionKey,
+            status: "planned" as const,
+            code_version: s.codeVersion,
+            dep_keys: JSON.stringify(s.depKeys),
+          })),
+        )
+        .execute();
+    }
+  });
+}
+
+/** Marks a step as running. */
+export async function recordStepStart(db: Kysely<Database>, id: string, at: Date): Promise<void> {
+  await db
+    .updateTable("strata.materializations")
+    .set({ status: "running", started_at: at })
+    .where("id", "=", id)
+    .execute();
+}
+
+/**
+ * Records a step's success and its provenance in one transaction: a step is never reported
+ * succeeded without the inputs it read.
+ */
+export async function recordStepSuccess(
+  db: Kysely<Database>,
+  id: string,
+  success: MaterializationSuccess,
+): Promise<void> {
+  const finish = async (trx: Kysely<Database>) => {
+    await trx
+      .updateTable("strata.materializations")
+      .set({
+        status: "succeeded",
+        started_at: success.startedAt,
+        finished_at: sql<Date>`clock_timestamp()`,
+        data_version: success.dataVersion,
+        row_count: success.rowCount,
+        storage_path: success.storagePath,
+        metadata: JSON.stringify(success.metadata),
+      })
+      .where("id", "=", id)
+      .execute();
+  };
+  if (success.inputIds.length === 0) {
+    await finish(db);
+    return;
+  }
+  await db.transaction().execute(async (trx) => {
+    await trx
+      .insertInto("strata.materialization_inputs")
+      .values(
+        success.inputIds.map((input) => ({
+          materialization_id: id,
+          input_materialization_id: input,
+        })),
+      )
+      .execute();
+    await finish(trx);
+  });
+}
+
+/** Records a step that failed, was skipped or was canceled. */
+export async function recordStepEnd(
+  db: Kysely<Database>,
+  id: string,
+  status: Exclude<MaterializationStatus, "planned" | "running" | "succeeded">,
+  error: string | null,
+  metadata?: Readonly<Record<string, unknown>>,
+): Promise<void> {
+  await db
+    .updateTable("strata.materializations")
+    .set({
+      status,
+      error,
+      finished_at: sql<Date>`clock_timestamp()`,
+      ...(metadata !== undefined ? { metadata: JSON.stringify(metadata) } : {}),
+    })
+    .where("id", "=", id)
+    .execute();
+}
+
+/** Records how a run ended. */
+export async function recordRunEnd(
+  db: Kysely<Database>,
+  id: string,
+  status: Exclude<RunStatus, "running">,
+  error: string | null,
+): Promise<void> {
+  await db
+    .updateTable("strata.runs")
+    .set({ status, error, finished_at: sql<Date>`clock_timestamp()` })
+    .where("id", "=", id)
+    .execute();
+}
+
+/**
+ * Marks as `failed` the runs of this host still `running` whose process is gone (killed, or
+ * exited at a second Ctrl-C), with their unfinished steps. Returns the ids fixed up.
+ *
+ * @example
+ * const fixed = await reapAbandonedRuns(db);
+ */
+export async function reapAbandonedRuns(
+  db: Kysely<Database>,
+  isAlive: (pid: number) => boolean = processIsAlive,
+): Promise<ReadonlyArray<string>> {
+  const running = await db
+    .selectFrom("strata.runs")
+    .select(["id", "pid", "hostname"])
+    .where("status", "=", "running")
+    .execute();
+  const here = hostname();
+  const dead = running.filter(
+    (r) => r.hostname === here && r.pid !== null && r.pid !== process.pid && !isAlive(r.pid),
+  );
+  for (const run of dead) {
+    const error = `the process running it (pid ${run.pid}) ended without finishing the run; resume it with "strata runs resume ${run.id}"`;
+    await db.transaction().execute(async (trx) => {
+      const updated = await trx
+        .updateTable("strata.runs")
+        .set({ status: "failed", error, finished_at: sql<Date>`clock_timestamp()` })
+        .where("id", "=", run.id)
+        .where("status", "=", "running")
+        .executeTakeFirst();
+      if (updated.numUpdatedRows === 0n) return;
+      await trx
+        .updateTable("strata.materializations")
+        .set({ status: "failed", error: "the run's process ended while this step was running" })
+        .where("run_id", "=", run.id)
+        .where("status", "=", "running")
+        .execute();
+      await trx
+        .updateTable("strata.materializations")
+        .set({ status: "canceled", error: "the run's process ended before this step started" })
+        .where("run_id", "=", run.id)
+        .where("status", "=", "planned")
+        .execute();
+    });
+  }
+  return dead.map((r) => r.id);
+}
+
+function processIsAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === "EPERM";
+  }
+}
