@@ -130,7 +130,10 @@ class LatestIndex {
   constructor(latest: ReadonlyArray<LatestMaterialization>) {
     for (const m of latest) {
       let byPartition = this.#byAsset.get(m.assetKey);
-      if (byPartition === undefined) this.#byAsset.set(m.assetKey, (byPartition = new Map()));
+      if (byPartition === undefined) {
+        byPartition = new Map();
+        this.#byAsset.set(m.assetKey, byPartition);
+      }
       byPartition.set(m.partitionKey, m);
     }
   }

@@ -94,7 +94,10 @@ export async function inputsOf(
       .execute();
     for (const r of rows) {
       let list = byId.get(r.materialization_id);
-      if (list === undefined) byId.set(r.materialization_id, (list = []));
+      if (list === undefined) {
+        list = [];
+        byId.set(r.materialization_id, list);
+      }
       list.push({ materializationId: r.id, assetKey: r.asset_key, partitionKey: r.partition_key });
     }
   }
