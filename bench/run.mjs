@@ -21,7 +21,9 @@ const available = readdirSync(HERE)
 const wanted = process.argv.slice(2).filter((a) => !a.startsWith("-"));
 const unknown = wanted.filter((name) => !available.includes(name));
 if (unknown.length > 0) {
-  console.error(`unknown bench ${unknown.map((u) => `"${u}"`).join(", ")}; available: ${available.join(", ")}`);
+  console.error(
+    `unknown bench ${unknown.map((u) => `"${u}"`).join(", ")}; available: ${available.join(", ")}`,
+  );
   process.exit(2);
 }
 const names = wanted.length > 0 ? wanted : available;
@@ -51,7 +53,9 @@ for (const name of names) {
   printCases(cases);
   printGoals(cases);
   for (const note of result.notes ?? []) console.log(`  note: ${note}`);
-  console.log(`  bench wall time ${(wallMs / 1000).toFixed(1)} s, bench process peak RSS ${mib(result.maxRssKiB)} MiB`);
+  console.log(
+    `  bench wall time ${(wallMs / 1000).toFixed(1)} s, bench process peak RSS ${mib(result.maxRssKiB)} MiB`,
+  );
   if (cases.some((c) => c.goals.some((g) => !g.pass))) failed = true;
   const resultsDir = join(HERE, "results");
   mkdirSync(resultsDir, { recursive: true });
@@ -68,7 +72,10 @@ function machineInfo() {
   const cpuList = cpus();
   let commit = "unknown";
   try {
-    commit = execFileSync("git", ["rev-parse", "--short", "HEAD"], { cwd: HERE, encoding: "utf8" }).trim();
+    commit = execFileSync("git", ["rev-parse", "--short", "HEAD"], {
+      cwd: HERE,
+      encoding: "utf8",
+    }).trim();
     const dirty = execFileSync("git", ["status", "--porcelain"], { cwd: HERE, encoding: "utf8" });
     if (dirty.trim() !== "") commit += "+dirty";
   } catch {}
@@ -88,7 +95,9 @@ function printCases(cases) {
   const metrics = [...new Set(cases.flatMap((c) => Object.keys(c.metrics ?? {})))];
   const width = Math.max(...metrics.map((m) => m.length));
   const columns = cases.map((c) => Math.max(12, c.name.length));
-  console.log(`  ${"".padEnd(width)}  ${cases.map((c, i) => c.name.padStart(columns[i])).join("  ")}`);
+  console.log(
+    `  ${"".padEnd(width)}  ${cases.map((c, i) => c.name.padStart(columns[i])).join("  ")}`,
+  );
   for (const metric of metrics) {
     const cells = cases.map((c, i) => formatNumber(c.metrics?.[metric]).padStart(columns[i]));
     console.log(`  ${metric.padEnd(width)}  ${cells.join("  ")}`);
@@ -100,7 +109,7 @@ function printGoals(cases) {
     for (const g of c.goals) {
       const verdict = g.pass ? "PASS" : "FAIL";
       console.log(
-        `  ${verdict}  ${c.name}: ${g.name}: ${formatNumber(g.value)} ${g.unit} (goal < ${formatNumber(g.limit)} ${g.unit}, ${(g.value / g.limit * 100).toFixed(0)}% of it)`,
+        `  ${verdict}  ${c.name}: ${g.name}: ${formatNumber(g.value)} ${g.unit} (goal < ${formatNumber(g.limit)} ${g.unit}, ${((g.value / g.limit) * 100).toFixed(0)}% of it)`,
       );
     }
   }

@@ -112,11 +112,11 @@ create table strata.inference_calls (
   cached_input_price_per_mtok  numeric not null default 0,
   output_price_per_mtok        numeric not null default 0,
   -- prompt_tokens already includes cached_tokens (OpenAI usage semantics); exact numeric math
-  cost_usd                     numeric generated always as (
+  cost_usd                     numeric generated always as (trim_scale(
                                  ((prompt_tokens - cached_tokens) * input_price_per_mtok
                                   + cached_tokens * cached_input_price_per_mtok
                                   + completion_tokens * output_price_per_mtok) / 1000000
-                               ) stored,
+                               )) stored,
   latency_ms                   integer,
   cache_hit                    boolean not null default false,
   cached_from                  bigint references strata.inference_calls (id) on delete set null,

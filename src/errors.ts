@@ -27,6 +27,9 @@ export type StrataErrorCode =
   | "run_not_resumable"
   | "canceled"
   | "budget_exceeded"
+  // inference
+  | "insufficient_quota"
+  | "inference_failed"
   // store
   | "db_unreachable"
   | "db_locked"

@@ -7,7 +7,14 @@ export const GROUPS = 50;
 export const TIERS = ["gold", "silver", "bronze"];
 export const TEAMS = 10;
 export const KINDS = ["python", "arrow", "sql"];
-export const OWNERS = ["team:t0", "team:t1", "team:t2", "team:t3", "alice@example.com", "bob@example.com"];
+export const OWNERS = [
+  "team:t0",
+  "team:t1",
+  "team:t2",
+  "team:t3",
+  "alice@example.com",
+  "bob@example.com",
+];
 
 /** mulberry32: a small, fast, seeded PRNG returning floats in [0, 1). */
 export function seededRandom(seed) {

@@ -7,6 +7,8 @@ import { registerDbCommands } from "./commands/db.js";
 import { registerLineageCommand } from "./commands/lineage.js";
 import { registerListCommand } from "./commands/list.js";
 import { registerMaterializeCommand } from "./commands/materialize.js";
+import { registerRunsCommands } from "./commands/runs.js";
+import { registerSimCommand } from "./commands/sim.js";
 import { EXIT_FAILED, EXIT_OK, EXIT_USAGE } from "./exit-codes.js";
 
 export { EXIT_FAILED, EXIT_OK, EXIT_USAGE } from "./exit-codes.js";
@@ -57,6 +59,8 @@ export async function runCli(argv: ReadonlyArray<string>, io: CliIo): Promise<nu
   registerListCommand(program, run);
   registerLineageCommand(program, run);
   registerMaterializeCommand(program, run);
+  registerRunsCommands(program, run);
+  registerSimCommand(program, run);
   registerDbCommands(program, run);
 
   try {

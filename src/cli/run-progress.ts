@@ -1,4 +1,5 @@
 import { createLogUpdate } from "log-update";
+import type { InferenceProgress } from "../materialize/inference-runtime.js";
 import type { PlanStep } from "../materialize/materialization-plan.js";
 import type { RunEvent, StepResult } from "../materialize/materialize.js";
 
@@ -19,6 +20,7 @@ export class RunProgress {
   readonly #stream: Stream;
   readonly #live: ReturnType<typeof createLogUpdate> | undefined;
   readonly #running = new Map<string, { step: PlanStep; startedAt: number }>();
+  readonly #inference = new Map<string, InferenceProgress>();
   #total = 0;
   #finished = 0;
   #timer: NodeJS.Timeout | undefined;
@@ -43,12 +45,19 @@ export class RunProgress {
         break;
       case "step_finished": {
         this.#running.delete(event.step.id);
+        this.#inference.delete(event.step.id);
         this.#finished += 1;
         this.#line(describeResult(event.result));
         break;
       }
     }
     this.#render();
+  }
+
+  /** Updates the progress bar of an inference step. */
+  onInference(progress: InferenceProgress): void {
+    if (this.#live === undefined) return;
+    this.#inference.set(progress.stepId, progress);
   }
 
   /** Prints a log line above the live lines. */
@@ -72,9 +81,13 @@ export class RunProgress {
   #render(): void {
     if (this.#live === undefined) return;
     const now = Date.now();
-    const lines = [...this.#running.values()].map(
-      ({ step, startedAt }) => `  ⠿ ${step.id} running ${((now - startedAt) / 1000).toFixed(1)}s`,
-    );
+    const lines = [...this.#running.values()].map(({ step, startedAt }) => {
+      const elapsed = now - startedAt;
+      const inference = this.#inference.get(step.id);
+      return inference === undefined
+        ? `  ⠿ ${step.id} running ${(elapsed / 1000).toFixed(1)}s`
+        : `  ⠿ ${step.id} ${inferenceBar(inference, elapsed)}`;
+    });
     lines.push(`  ${this.#finished}/${this.#total} steps done`);
     this.#live(lines.join("\n"));
   }
@@ -86,6 +99,34 @@ function describeResult(r: StepResult): string {
   if (r.durationMs !== null) details.push(formatDuration(r.durationMs));
   if (r.status !== "succeeded" && r.error !== null) details.push(r.error);
   return `${SYMBOL[r.status]} ${r.id} ${r.status}${details.length > 0 ? ` (${details.join(", ")})` : ""}`;
+}
+
+const BAR_WIDTH = 24;
+
+/** `████░░░░ 1,234/10,000 failed 3 cached 100 tokens 1.2M $0.42 95/s ETA 1 min 30 s` */
+function inferenceBar(p: InferenceProgress, elapsedMs: number): string {
+  const share = p.total === 0 ? 1 : p.done / p.total;
+  const filled = Math.round(share * BAR_WIDTH);
+  const rate = elapsedMs > 0 ? (p.done * 1000) / elapsedMs : 0;
+  const eta = rate > 0 ? formatDuration(((p.total - p.done) / rate) * 1000) : "?";
+  const tokens = p.promptTokens + p.completionTokens;
+  return [
+    `${"█".repeat(filled)}${"░".repeat(BAR_WIDTH - filled)}`,
+    `${p.done.toLocaleString("en-US")}/${p.total.toLocaleString("en-US")}`,
+    `failed ${p.failed}`,
+    `cached ${p.cacheHits}`,
+    `tokens ${compact(tokens)}`,
+    `$${p.costUsd}`,
+    `${rate.toFixed(0)}/s`,
+    `ETA ${eta}`,
+  ].join(" ");
+}
+
+function compact(n: number): string {
+  if (n >= 1e9) return `${(n / 1e9).toFixed(1)}B`;
+  if (n >= 1e6) return `${(n / 1e6).toFixed(1)}M`;
+  if (n >= 1e3) return `${(n / 1e3).toFixed(1)}k`;
+  return String(n);
 }
 
 /** `850 ms`, `12.3 s`, `4 min 5 s`. */

@@ -1,3 +1,4 @@
+import { setMaxListeners } from "node:events";
 import { MinHeap } from "../lineage/min-heap.js";
 import type { MaterializationPlan, PlanStep } from "./materialization-plan.js";
 
@@ -125,6 +126,8 @@ export class InProcessExecutor implements Executor {
           const step = steps[i]!;
           if (outcomes.has(step.id)) continue;
           const controller = new AbortController();
+          // Each of a step's in-flight inference calls listens on it: thousands are expected.
+          setMaxListeners(0, controller.signal);
           running.set(i, controller);
           runStep(step, controller.signal).then(
             (outcome) => settle(i, outcome),

@@ -2,6 +2,7 @@ import { join } from "node:path";
 import type { ProjectDefinition } from "../assets/project-definition.js";
 import { ComputeError, StrataError } from "../errors.js";
 import type { AssetGraph } from "../lineage/asset-graph.js";
+import { totalMaterializationCost } from "../store/cost-ledger.js";
 import type { RunStatus } from "../store/database.js";
 import {
   recordRunEnd,
@@ -54,11 +55,14 @@ export type RunEvent =
   | { readonly type: "step_finished"; readonly step: PlanStep; readonly result: StepResult };
 
 /** Creates the inference runtime of one step (see the inference layer). */
-export type InferenceFactory = (
-  step: PlanStep,
-  materializationId: string,
-  runId: string,
-) => StepInference;
+export type InferenceFactory = (step: {
+  readonly runId: string;
+  readonly stepId: string;
+  readonly materializationId: string;
+  readonly assetKey: string;
+  readonly partitionKey: string | null;
+  readonly signal: AbortSignal;
+}) => StepInference;
 
 /** What {@link materialize} needs. */
 export interface MaterializeOptions {
@@ -123,6 +127,7 @@ export async function materialize(options: MaterializeOptions): Promise<RunResul
 
   const inputs = new StepInputs(db, plan.steps);
   const results = new Map<string, StepResult>();
+  let budgetExceeded = false;
   const log: LogSink = options.log ?? (() => {});
 
   const runStep = async (step: PlanStep, signal: AbortSignal): Promise<StepOutcome> => {
@@ -131,14 +136,34 @@ export async function materialize(options: MaterializeOptions): Promise<RunResul
     options.onEvent?.({ type: "step_started", step });
     await recordStepStart(db, materializationId, startedAt);
     const asset = project.graph.get(step.assetKey);
+    let usedInference = false;
+    const inference = options.inference?.({
+      runId,
+      stepId: step.id,
+      materializationId,
+      assetKey: step.assetKey,
+      partitionKey: step.partitionKey,
+      signal,
+    });
     const ctx = new StepContext({
       runId,
       assetKey: step.assetKey,
       partitionKey: step.partitionKey,
       signal,
       log,
-      inference: options.inference?.(step, materializationId, runId),
+      inference:
+        inference === undefined
+          ? undefined
+          : {
+              infer: (items, spec) => {
+                usedInference = true;
+                return inference.infer(items, spec);
+              },
+            },
     });
+    // The step's token and cost totals, summed exactly from its ledger rows.
+    const costs = async () =>
+      usedInference ? await totalMaterializationCost(db, materializationId) : ZERO_COST;
     const finishWith = async (
       result: Omit<StepResult, "id" | "materializationId" | "assetKey" | "partitionKey">,
     ) => {
@@ -189,10 +214,11 @@ export async function materialize(options: MaterializeOptions): Promise<RunResul
         rows: table.numRows,
         durationMs: Date.now() - startedAt.getTime(),
         error: null,
-        ...ZERO_COST,
+        ...(await costs()),
       });
       return { status: "succeeded" };
     } catch (error) {
+      if (error instanceof StrataError && error.code === "budget_exceeded") budgetExceeded = true;
       const message = errorMessage(error);
       await recordStepEnd(db, materializationId, "failed", message, {
         ...ctx.attachedMetadata,
@@ -203,7 +229,7 @@ export async function materialize(options: MaterializeOptions): Promise<RunResul
         rows: null,
         durationMs: Date.now() - startedAt.getTime(),
         error: message,
-        ...ZERO_COST,
+        ...(await costs().catch(() => ZERO_COST)),
       });
       return { status: "failed", error };
     }
@@ -250,9 +276,11 @@ export async function materialize(options: MaterializeOptions): Promise<RunResul
   const steps = plan.steps.map((s) => results.get(s.id)!);
   const status: RunResult["status"] = options.signal?.aborted
     ? "canceled"
-    : steps.every((s) => s.status === "succeeded")
-      ? "succeeded"
-      : "failed";
+    : budgetExceeded
+      ? "budget_exceeded"
+      : steps.every((s) => s.status === "succeeded")
+        ? "succeeded"
+        : "failed";
   const error = status === "succeeded" ? null : summarizeFailure(steps, status);
   await recordRunEnd(db, runId, status, error);
   return { runId, status, error, steps };

@@ -2,6 +2,7 @@ import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import {
+  CLI_TEST_OPTIONS,
   createProjectFixture,
   DEFAULT_PROJECT_FILE,
   type ProjectFixture,
@@ -173,9 +174,7 @@ export default defineProject({
   {
     name: "an array as its default export",
     files: {
-      [DEFAULT_PROJECT_FILE]: projectFile(
-        `export default [asset({ key: "a", compute: rows })];`,
-      ),
+      [DEFAULT_PROJECT_FILE]: projectFile(`export default [asset({ key: "a", compute: rows })];`),
     },
     says: (p) => [`"${p.file}" exports an array by default, not a project`, "defineProject"],
   },
@@ -228,7 +227,7 @@ function stderrLines(result: CliResult): string[] {
   return result.stderr.split("\n").filter((line) => line !== "");
 }
 
-describe.concurrent("strata with a bad project", () => {
+describe.concurrent("strata with a bad project", CLI_TEST_OPTIONS, () => {
   it.each(BAD_PROJECTS)("refuses $name with exit code 2 and a clear message", async (bad) => {
     const project = await createProjectFixture(bad.files);
     try {
@@ -251,14 +250,14 @@ describe.concurrent("strata with a bad project", () => {
   it("prints the stack trace of the error with --verbose", async () => {
     const project = await createProjectFixture(
       projectFile(`
-const a = asset({ key: "a", deps: { b: "b" }, compute: rows });
-export default defineProject({ assets: [a] });`),
+const analyses = asset({ key: "analyses", deps: { reports: "reports" }, compute: rows });
+export default defineProject({ assets: [analyses] });`),
     );
     try {
       const result = await project.cli(["--verbose", "lineage"]);
       expect(result.code).toBe(2);
       expect(stderrLines(result)[0]).toBe(
-        'strata: asset "a" depends on unknown asset "b"; add an asset with that key to the project or fix the dep "b"',
+        'strata: asset "analyses" depends on unknown asset "reports"; add an asset with that key to the project or fix the dep "reports"',
       );
       expect(result.stderr).toMatch(/^\s+at /m);
     } finally {

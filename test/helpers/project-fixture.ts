@@ -1,9 +1,20 @@
-import { rmSync } from "node:fs";
-import { cp, mkdir, mkdtemp, realpath, rm, symlink, writeFile } from "node:fs/promises";
+import { createHash } from "node:crypto";
+import { existsSync } from "node:fs";
+import {
+  cp,
+  mkdir,
+  mkdtemp,
+  readFile,
+  realpath,
+  rename,
+  rm,
+  symlink,
+  writeFile,
+} from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { migrate } from "../../src/store/migrator.js";
+import { migrate, readMigrations } from "../../src/store/migrator.js";
 import { embeddedDataDir, openEmbeddedStore } from "../../src/store/store.js";
 import { type CliResult, runCliProcess } from "./run-cli.js";
 
@@ -17,7 +28,7 @@ export const DEFAULT_PROJECT_FILE = "strata.config.ts";
 export interface ProjectFixtureOptions {
   /**
    * Start with a migrated, empty embedded database in `<dir>/.strata/db`, copied from a template
-   * made once per test process. Creating a PGlite data directory costs seconds of CPU; tests
+   * made once (see {@link migratedDatabaseTemplate}). Creating a PGlite data directory costs seconds of CPU; tests
    * that are not about creating the database use this to stay fast.
    */
   readonly migratedDatabase?: boolean;
@@ -74,18 +85,44 @@ export async function createProjectFixture(
 
 let template: Promise<string> | undefined;
 
-/** A migrated, empty embedded data directory, made once per test process. */
+/**
+ * A migrated, empty embedded data directory, shared by the test processes of a run (and by later
+ * runs) through the temp dir: its name holds a hash of the migrations and the PGlite version,
+ * so a changed migration gets a new template. Tests only ever copy it, never open it.
+ */
 function migratedDatabaseTemplate(): Promise<string> {
   template ??= (async () => {
-    const dir = await mkdtemp(join(tmpdir(), "strata-db-template-"));
-    const dataDir = join(dir, "db");
-    const store = await openEmbeddedStore(dataDir);
+    const migrations = await readMigrations();
+    const pglite = (
+      JSON.parse(
+        await readFile(
+          join(REPO_ROOT, "node_modules", "@electric-sql", "pglite", "package.json"),
+          "utf8",
+        ),
+      ) as { version: string }
+    ).version;
+    const hash = createHash("sha256")
+      .update(pglite)
+      .update(migrations.map((m) => `${m.name}:${m.checksum}`).join("\n"))
+      .digest("hex")
+      .slice(0, 16);
+    const dataDir = join(tmpdir(), `strata-test-db-template-${hash}`);
+    if (existsSync(join(dataDir, "PG_VERSION"))) return dataDir;
+    // Built aside and renamed into place, so a concurrent process never copies half of one.
+    const building = await mkdtemp(join(tmpdir(), "strata-test-db-building-"));
+    const store = await openEmbeddedStore(join(building, "db"));
     try {
       await migrate(store.db);
     } finally {
       await store.close();
     }
-    process.once("exit", () => rmSync(dir, { recursive: true, force: true }));
+    try {
+      await rename(join(building, "db"), dataDir);
+    } catch (error) {
+      // another process got there first: use its template
+      if (!existsSync(join(dataDir, "PG_VERSION"))) throw error;
+    }
+    await rm(building, { recursive: true, force: true });
     return dataDir;
   })();
   return template;
@@ -243,3 +280,9 @@ export default defineProject({${nameField(options)}
 });
 `;
 }
+
+/**
+ * vitest options of CLI test suites: each test runs whole CLI processes (about a second or two
+ * of CPU each), so a loaded machine needs more than the default timeout.
+ */
+export const CLI_TEST_OPTIONS = { timeout: 120_000 } as const;

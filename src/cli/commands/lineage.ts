@@ -31,7 +31,8 @@ export function registerLineageCommand(program: Command, run: CommandRunner): vo
     .option("--downstream", "the asset and everything that depends on it")
     .action((asset: string | undefined, options: LineageOptions) =>
       run(async (ctx: CliContext) => {
-        const { project } = await ctx.projectAndStore();
+        // A pure export of the declared graph: it needs no database.
+        const project = await ctx.project();
         const keys = lineageKeys(project.graph, asset, options);
         const { graph } = project;
         const out = ctx.io.stdout;

@@ -1,5 +1,8 @@
 import Table from "cli-table3";
 import type { Command } from "commander";
+import { addDecimals } from "../../materialize/decimal.js";
+import { stepInference } from "../../materialize/fan-out.js";
+import { InferenceRuntime } from "../../materialize/inference-runtime.js";
 import { planMaterialization } from "../../materialize/materialization-plan.js";
 import { materialize, type RunResult, storageRootOf } from "../../materialize/materialize.js";
 import { onCancelSignals } from "../cancel-signals.js";
@@ -18,6 +21,7 @@ interface MaterializeCliOptions {
   concurrency?: string;
   dryRun?: boolean;
   json?: boolean;
+  cache: boolean;
 }
 
 /** `strata materialize --select SEL [--partition KEY]... [--dry-run] [--json] ...` */
@@ -34,6 +38,7 @@ export function registerMaterializeCommand(program: Command, run: CommandRunner)
     .option("--max-cost <usd>", "stop dispatching inference calls once this much is spent")
     .option("--concurrency <n>", "assets built at once (default 4)")
     .option("--dry-run", "print the plan and build nothing")
+    .option("--no-cache", "call the endpoints even for requests the ledger has answered")
     .option("--json", "print the result as JSON and nothing else on stdout")
     .action((options: MaterializeCliOptions) =>
       run(async (ctx: CliContext) => {
@@ -57,6 +62,14 @@ export function registerMaterializeCommand(program: Command, run: CommandRunner)
         const { store } = await ctx.projectAndStore();
         const progress = new RunProgress(ctx.io.stderr);
         const cancel = onCancelSignals(ctx.io.stderr);
+        const runtime = new InferenceRuntime({
+          project: project.definition,
+          db: store.db,
+          env: ctx.io.env,
+          maxCostUsd: maxCost,
+          noCache: !options.cache,
+          onProgress: (p) => progress.onInference(p),
+        });
         let result: RunResult;
         try {
           result = await materialize({
@@ -74,12 +87,14 @@ export function registerMaterializeCommand(program: Command, run: CommandRunner)
                 : {}),
             },
             onEvent: (event) => progress.onEvent(event),
+            inference: (step) => stepInference(runtime, step),
             log: (assetKey, partitionKey, level, message) =>
               progress.log(
                 `[${partitionKey === null ? assetKey : `${assetKey}[${partitionKey}]`}]${level === "info" ? "" : ` ${level}:`} ${message}`,
               ),
           });
         } finally {
+          await runtime.close().catch(() => {});
           progress.done();
           cancel.dispose();
         }
@@ -140,7 +155,7 @@ function printPlan(
 }
 
 function printResult(ctx: CliContext, result: RunResult, json: boolean): void {
-  const costUsd = sumDecimals(result.steps.map((s) => s.costUsd));
+  const costUsd = addDecimals(result.steps.map((s) => s.costUsd));
   if (json) {
     writeLine(
       ctx.io.stdout,
@@ -191,22 +206,4 @@ function printResult(ctx: CliContext, result: RunResult, json: boolean): void {
   writeLine(ctx.io.stdout, table.toString());
   writeLine(ctx.io.stdout, `run ${result.runId} ${result.status}; cost $${costUsd}`);
   if (result.error !== null) writeLine(ctx.io.stderr, `strata: ${result.error}`);
-}
-
-/** Adds exact decimal strings without going through floats. */
-export function sumDecimals(values: ReadonlyArray<string>): string {
-  let scale = 0;
-  for (const v of values) scale = Math.max(scale, (v.split(".")[1] ?? "").length);
-  let total = 0n;
-  for (const v of values) {
-    const negative = v.startsWith("-");
-    const [whole = "0", fraction = ""] = (negative ? v.slice(1) : v).split(".");
-    const units = BigInt(whole + fraction.padEnd(scale, "0"));
-    total += negative ? -units : units;
-  }
-  const negative = total < 0n;
-  const digits = (negative ? -total : total).toString().padStart(scale + 1, "0");
-  const whole = digits.slice(0, digits.length - scale);
-  const fraction = scale > 0 ? `.${digits.slice(digits.length - scale)}`.replace(/\.?0+$/, "") : "";
-  return `${negative ? "-" : ""}${whole}${fraction}`;
 }

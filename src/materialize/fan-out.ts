@@ -1,0 +1,563 @@
+import { setTimeout as sleep } from "node:timers/promises";
+import type { ChatCompletion } from "openai/resources/chat/completions";
+import type { ChatMessage, InferResultRow, InferSpec } from "../assets/asset-context.js";
+import { StrataError } from "../errors.js";
+import { type CachedAnswer, findCachedAnswers } from "../store/cost-ledger.js";
+import { addDecimals, callCostNanos, exactCallCost, type Nanos } from "./decimal.js";
+import type { InferenceRuntime, ResolvedModel } from "./inference-runtime.js";
+import { requestHash } from "./request-hash.js";
+import { backoffMs, classifyFailure } from "./retry-policy.js";
+import type { StepInference } from "./run-context.js";
+import { loadTokenEstimator, outputCeiling, type TokenEstimator } from "./token-estimate.js";
+
+/** Where the calls of one step are recorded. */
+export interface FanOutStep {
+  readonly runId: string;
+  readonly stepId: string;
+  readonly materializationId: string;
+  readonly assetKey: string;
+  readonly partitionKey: string | null;
+  readonly signal: AbortSignal;
+}
+
+/** Bounds on token counts an endpoint may report for one call; past them the answer is refused. */
+const MAX_REPORTED_TOKENS = 50_000_000;
+
+/**
+ * `ctx.infer` for one step: fans its documents out to the model's endpoint and returns one row
+ * per document in input order.
+ *
+ * @example
+ * const inference = stepInference(runtime, { runId, stepId, materializationId, assetKey, partitionKey: null, signal });
+ */
+export function stepInference(runtime: InferenceRuntime, step: FanOutStep): StepInference {
+  return { infer: (items, spec) => fanOut(runtime, step, items, spec) };
+}
+
+interface Document<I> {
+  readonly index: number;
+  readonly item: I;
+  readonly id: string;
+  readonly messages: ReadonlyArray<ChatMessage>;
+}
+
+/** Counters for progress and the step's summary. */
+interface Tally {
+  done: number;
+  failed: number;
+  cacheHits: number;
+  promptTokens: number;
+  completionTokens: number;
+  cost: string[];
+}
+
+async function fanOut<I, O>(
+  runtime: InferenceRuntime,
+  step: FanOutStep,
+  items: ReadonlyArray<I>,
+  spec: InferSpec<I, O>,
+): Promise<InferResultRow<O>[]> {
+  checkSpec(step.assetKey, items, spec);
+  const chain = [spec.model, ...(spec.fallback ?? [])].map((key) =>
+    runtime.model(key, step.assetKey),
+  );
+  const params = { ...(spec.params ?? {}) };
+  delete params.model;
+  delete params.messages;
+  delete params.stream;
+  const documents = documentsOf(step.assetKey, items, spec);
+
+  // Requests the ledger has answered before are answered from it, for any model of the chain.
+  const hashes = chain.map((model) =>
+    documents.map((d) => requestHash(model.name, d.messages, params)),
+  );
+  const answers = runtime.noCache
+    ? new Map<string, CachedAnswer>()
+    : await findCachedAnswers(runtime.db, hashes.flat());
+  const needsEstimate = runtime.budget.cap !== null || chain.some((m) => m.bucket.limited);
+  const estimator = needsEstimate ? await loadTokenEstimator() : undefined;
+
+  const results = new Array<InferResultRow<O>>(documents.length);
+  const tally: Tally = {
+    done: 0,
+    failed: 0,
+    cacheHits: 0,
+    promptTokens: 0,
+    completionTokens: 0,
+    cost: [],
+  };
+  const report = progressReporter(runtime, step, documents.length, tally);
+  let next = 0;
+  let stopped: StrataError | undefined;
+  const worker = async () => {
+    while (next < documents.length && !step.signal.aborted) {
+      const doc = documents[next++]!;
+      const row = await answerDocument(
+        runtime,
+        step,
+        doc,
+        chain,
+        hashes,
+        answers,
+        params,
+        spec,
+        estimator,
+        tally,
+      );
+      results[doc.index] = row;
+      tally.done += 1;
+      if (row.status === "failed") tally.failed += 1;
+      tally.promptTokens += row.prompt_tokens;
+      tally.completionTokens += row.completion_tokens;
+      if (row.cost_usd !== "0") tally.cost.push(row.cost_usd);
+      report();
+    }
+  };
+  const workers = Math.min(documents.length, Math.max(...chain.map((m) => m.limiter.max)) + 4);
+  try {
+    await Promise.all(Array.from({ length: workers }, worker));
+  } finally {
+    // The checkpoint: every answered call is in the ledger before the step goes on.
+    await runtime.ledger.flush();
+    report(true);
+  }
+
+  for (const model of chain) {
+    const quota = runtime.quotaExhausted(model.endpointKey);
+    if (
+      quota !== undefined &&
+      chain.every((m) => runtime.quotaExhausted(m.endpointKey) !== undefined)
+    ) {
+      stopped = new StrataError(
+        "insufficient_quota",
+        `the account behind endpoint "${model.endpointKey}" is out of quota (${quota}); add credits or point the model at another endpoint`,
+      );
+    }
+  }
+  if (stopped !== undefined) throw stopped;
+  if (step.signal.aborted) {
+    throw new StrataError("canceled", `asset "${step.assetKey}" was canceled during inference`);
+  }
+  if (
+    runtime.budget.exhausted &&
+    results.some((r) => r.status === "failed" && r.error === BUDGET_REASON)
+  ) {
+    throw runtime.budget.exceededError(step.runId);
+  }
+  const failed = results.filter((r) => r.status === "failed");
+  const maxFailures = spec.maxFailures ?? 0;
+  if (failed.length > maxFailures) {
+    const first = failed[0]!;
+    throw new StrataError(
+      "inference_failed",
+      `${failed.length} of ${documents.length} documents failed, more than maxFailures (${maxFailures}); first: document "${first.id}": ${first.error}`,
+    );
+  }
+  return results;
+}
+
+const BUDGET_REASON = "not sent: the run's --max-cost would be exceeded";
+
+/** Answers one document: from the ledger's cache, else the model, else each fallback in turn. */
+async function answerDocument<I, O>(
+  runtime: InferenceRuntime,
+  step: FanOutStep,
+  doc: Document<I>,
+  chain: ReadonlyArray<ResolvedModel>,
+  hashes: ReadonlyArray<ReadonlyArray<string>>,
+  answers: ReadonlyMap<string, CachedAnswer>,
+  params: Readonly<Record<string, unknown>>,
+  spec: InferSpec<I, O>,
+  estimator: TokenEstimator | undefined,
+  tally: Tally,
+): Promise<InferResultRow<O>> {
+  const spent = { prompt: 0, cached: 0, completion: 0, cost: [] as string[] };
+  const fail = (model: string | null, error: string): InferResultRow<O> => ({
+    id: doc.id,
+    output: null,
+    model,
+    status: "failed",
+    error,
+    prompt_tokens: spent.prompt,
+    cached_tokens: spent.cached,
+    completion_tokens: spent.completion,
+    cost_usd: addDecimals(spent.cost),
+  });
+
+  for (const [c, model] of chain.entries()) {
+    const hash = hashes[c]![doc.index]!;
+    const cached = answers.get(hash);
+    if (cached !== undefined) {
+      record(runtime, step, doc, model, hash, {
+        status: "succeeded",
+        attempts: 0,
+        usage: ZERO_USAGE,
+        latencyMs: null,
+        cacheHit: true,
+        cachedFrom: cached.id,
+        error: null,
+        output: cached.output,
+      });
+      tally.cacheHits += 1;
+      const parsed = parseOutput(spec, cached.output, doc.item);
+      if (!parsed.ok) return fail(model.key, parsed.error);
+      return {
+        id: doc.id,
+        output: parsed.value as O,
+        model: model.key,
+        status: "succeeded",
+        error: null,
+        prompt_tokens: 0,
+        cached_tokens: 0,
+        completion_tokens: 0,
+        cost_usd: "0",
+      };
+    }
+  }
+
+  let lastError = "no model could be tried";
+  let lastModel: string | null = null;
+  for (const [c, model] of chain.entries()) {
+    const quota = runtime.quotaExhausted(model.endpointKey);
+    if (quota !== undefined) {
+      lastError = `endpoint "${model.endpointKey}" is out of quota: ${quota}`;
+      lastModel = model.key;
+      continue;
+    }
+    const hash = hashes[c]![doc.index]!;
+    const outcome = await callModel(runtime, step, doc, model, hash, params, spec, estimator);
+    spent.prompt += outcome.usage.prompt;
+    spent.cached += outcome.usage.cached;
+    spent.completion += outcome.usage.completion;
+    if (outcome.cost !== "0") spent.cost.push(outcome.cost);
+    lastModel = model.key;
+    if (outcome.kind === "answered") {
+      return {
+        id: doc.id,
+        output: outcome.value as O,
+        model: model.key,
+        status: "succeeded",
+        error: null,
+        prompt_tokens: spent.prompt,
+        cached_tokens: spent.cached,
+        completion_tokens: spent.completion,
+        cost_usd: addDecimals(spent.cost),
+      };
+    }
+    lastError = outcome.error;
+    if (outcome.kind === "stop") break;
+  }
+  return fail(lastModel, lastError);
+}
+
+const ZERO_USAGE = { prompt: 0, cached: 0, completion: 0, reasoning: 0 } as const;
+
+type Usage = { prompt: number; cached: number; completion: number; reasoning: number };
+
+type CallOutcome =
+  | { kind: "answered"; value: unknown; usage: Usage; cost: string }
+  /** This model failed for good on the document: the next model of the chain may try. */
+  | { kind: "failed"; error: string; usage: Usage; cost: string }
+  /** Nothing more is tried for this document (canceled, out of budget). */
+  | { kind: "stop"; error: string; usage: Usage; cost: string };
+
+/** Calls one model with retries; every answered attempt is on the ledger. */
+async function callModel<I, O>(
+  runtime: InferenceRuntime,
+  step: FanOutStep,
+  doc: Document<I>,
+  model: ResolvedModel,
+  hash: string,
+  params: Readonly<Record<string, unknown>>,
+  spec: InferSpec<I, O>,
+  estimator: TokenEstimator | undefined,
+): Promise<CallOutcome> {
+  const billed: Usage = { prompt: 0, cached: 0, completion: 0, reasoning: 0 };
+  const costs: string[] = [];
+  const outcome = (kind: "failed" | "stop", error: string): CallOutcome => ({
+    kind,
+    error,
+    usage: billed,
+    cost: addDecimals(costs),
+  });
+  const estimatedPrompt = estimator?.promptTokens(doc.messages) ?? 0;
+  const ceiling = outputCeiling(params);
+  let lastError = "";
+  for (let attempt = 1; attempt <= model.maxAttempts; attempt++) {
+    const reservation = runtime.budget.reserve(
+      callCostNanos({ prompt: estimatedPrompt, cached: 0, completion: ceiling }, model.nanoPrices),
+    );
+    if (reservation === null) return outcome("stop", BUDGET_REASON);
+    let settled: Nanos = 0n;
+    const started = performance.now();
+    try {
+      await model.bucket.take(estimatedPrompt + ceiling, step.signal);
+      await model.limiter.acquire(step.signal);
+      let completion: ChatCompletion;
+      let headers: Headers;
+      try {
+        const { data, response } = await model.client.chat.completions
+          .create(
+            { ...params, model: model.name, messages: doc.messages as never, stream: false },
+            { signal: step.signal, timeout: model.timeoutMs, maxRetries: 0 },
+          )
+          .withResponse();
+        completion = data;
+        headers = response.headers;
+      } finally {
+        model.limiter.release();
+      }
+      const latencyMs = Math.round(performance.now() - started);
+      const usage = readUsage(completion);
+      if (typeof usage === "string") {
+        // Answered, but we cannot know what it cost: a failed attempt, never a free success.
+        record(runtime, step, doc, model, hash, failedAttempt(attempt, latencyMs, usage));
+        lastError = usage;
+        await sleep(backoffMs(attempt), undefined, { signal: step.signal }).catch(() => {});
+        continue;
+      }
+      model.limiter.onSuccess(headers);
+      billed.prompt += usage.prompt;
+      billed.cached += usage.cached;
+      billed.completion += usage.completion;
+      billed.reasoning += usage.reasoning;
+      settled = callCostNanos(usage, model.nanoPrices);
+      const cost = exactCallCost(usage, model.prices);
+      if (cost !== "0") costs.push(cost);
+      const text = completion.choices[0]?.message?.content ?? "";
+      const parsed = parseOutput(spec, text, doc.item);
+      record(runtime, step, doc, model, hash, {
+        status: parsed.ok ? "succeeded" : "failed",
+        attempts: attempt,
+        usage,
+        latencyMs,
+        cacheHit: false,
+        cachedFrom: null,
+        error: parsed.ok ? null : parsed.error,
+        output: text,
+      });
+      if (!parsed.ok) return outcome("failed", parsed.error);
+      return { kind: "answered", value: parsed.value, usage: billed, cost: addDecimals(costs) };
+    } catch (error) {
+      const failure = classifyFailure(error);
+      lastError = failure.reason;
+      if (failure.kind === "aborted" || step.signal.aborted) return outcome("stop", "canceled");
+      if (failure.kind === "quota") {
+        runtime.markQuotaExhausted(model.endpointKey, failure.reason);
+        record(runtime, step, doc, model, hash, failedAttempt(attempt, null, failure.reason));
+        return outcome(
+          "failed",
+          `endpoint "${model.endpointKey}" is out of quota: ${failure.reason}`,
+        );
+      }
+      if (failure.kind === "final") {
+        record(runtime, step, doc, model, hash, failedAttempt(attempt, null, failure.reason));
+        return outcome("failed", failure.reason);
+      }
+      if (failure.throttled) model.limiter.onThrottle(failure.retryAfterMs);
+      if (attempt < model.maxAttempts) {
+        const wait = failure.retryAfterMs ?? backoffMs(attempt);
+        await sleep(wait, undefined, { signal: step.signal }).catch(() => {});
+      }
+    } finally {
+      runtime.budget.settle(reservation, settled);
+    }
+  }
+  record(runtime, step, doc, model, hash, failedAttempt(model.maxAttempts, null, lastError));
+  return outcome("failed", `${model.maxAttempts} attempts failed; last: ${lastError}`);
+}
+
+interface CallRecord {
+  readonly status: "succeeded" | "failed";
+  readonly attempts: number;
+  readonly usage: Usage;
+  readonly latencyMs: number | null;
+  readonly cacheHit: boolean;
+  readonly cachedFrom: number | null;
+  readonly error: string | null;
+  readonly output: string | null;
+}
+
+function failedAttempt(attempts: number, latencyMs: number | null, error: string): CallRecord {
+  return {
+    status: "failed",
+    attempts,
+    usage: ZERO_USAGE,
+    latencyMs,
+    cacheHit: false,
+    cachedFrom: null,
+    error,
+    output: null,
+  };
+}
+
+function record<I>(
+  runtime: InferenceRuntime,
+  step: FanOutStep,
+  doc: Document<I>,
+  model: ResolvedModel,
+  hash: string,
+  call: CallRecord,
+): void {
+  runtime.ledger.record({
+    runId: step.runId,
+    materializationId: step.materializationId,
+    assetKey: step.assetKey,
+    partitionKey: step.partitionKey,
+    documentId: doc.id,
+    model: model.key,
+    providerModel: model.name,
+    endpoint: model.endpointKey,
+    requestHash: hash,
+    status: call.status,
+    attempts: call.attempts,
+    promptTokens: call.usage.prompt,
+    cachedTokens: call.usage.cached,
+    completionTokens: call.usage.completion,
+    reasoningTokens: call.usage.reasoning,
+    inputPricePerMTok: model.prices.input,
+    cachedInputPricePerMTok: model.prices.cachedInput,
+    outputPricePerMTok: model.prices.output,
+    latencyMs: call.latencyMs,
+    cacheHit: call.cacheHit,
+    cachedFrom: call.cachedFrom,
+    error: call.error,
+    output: call.output,
+  });
+}
+
+/** The usage of a completion, or why it cannot be trusted. */
+function readUsage(completion: ChatCompletion): Usage | string {
+  if (completion === null || typeof completion !== "object" || !Array.isArray(completion.choices)) {
+    return "the response is not a chat completion";
+  }
+  const usage = completion.usage;
+  if (usage === undefined || usage === null) return "the response has no usage";
+  const prompt = usage.prompt_tokens;
+  const completionTokens = usage.completion_tokens;
+  const cached = usage.prompt_tokens_details?.cached_tokens ?? 0;
+  const reasoning = usage.completion_tokens_details?.reasoning_tokens ?? 0;
+  for (const [name, value] of [
+    ["prompt_tokens", prompt],
+    ["completion_tokens", completionTokens],
+    ["cached_tokens", cached],
+    ["reasoning_tokens", reasoning],
+  ] as const) {
+    if (
+      typeof value !== "number" ||
+      !Number.isSafeInteger(value) ||
+      value < 0 ||
+      value > MAX_REPORTED_TOKENS
+    ) {
+      return `the response reports an impossible ${name} (${String(value)})`;
+    }
+  }
+  if (cached > prompt)
+    return `the response reports more cached_tokens (${cached}) than prompt_tokens (${prompt})`;
+  return { prompt, cached, completion: completionTokens, reasoning };
+}
+
+function parseOutput<I, O>(
+  spec: InferSpec<I, O>,
+  text: string,
+  item: I,
+): { ok: true; value: O | string } | { ok: false; error: string } {
+  if (spec.parse === undefined) return { ok: true, value: text };
+  try {
+    return { ok: true, value: spec.parse(text, item) };
+  } catch (error) {
+    return {
+      ok: false,
+      error: `parse failed: ${error instanceof Error ? error.message : String(error)}`,
+    };
+  }
+}
+
+function checkSpec<I, O>(assetKey: string, items: ReadonlyArray<I>, spec: InferSpec<I, O>): void {
+  if (!Array.isArray(items)) {
+    throw new StrataError(
+      "bad_value",
+      `asset "${assetKey}" passed ctx.infer something that is not an array of documents`,
+    );
+  }
+  if (spec === null || typeof spec !== "object") {
+    throw new StrataError(
+      "bad_usage",
+      `asset "${assetKey}" called ctx.infer without a spec { model, id, messages }`,
+    );
+  }
+  for (const name of ["id", "messages"] as const) {
+    if (typeof spec[name] !== "function") {
+      throw new StrataError(
+        "bad_usage",
+        `asset "${assetKey}" called ctx.infer without a "${name}" function`,
+      );
+    }
+  }
+  if (
+    spec.maxFailures !== undefined &&
+    (!Number.isInteger(spec.maxFailures) || spec.maxFailures < 0)
+  ) {
+    throw new StrataError(
+      "bad_usage",
+      `asset "${assetKey}" set maxFailures to ${spec.maxFailures}; use a whole number ≥ 0`,
+    );
+  }
+}
+
+function documentsOf<I, O>(
+  assetKey: string,
+  items: ReadonlyArray<I>,
+  spec: InferSpec<I, O>,
+): ReadonlyArray<Document<I>> {
+  const seen = new Set<string>();
+  return items.map((item, index) => {
+    const id = spec.id(item);
+    if (typeof id !== "string" || id === "") {
+      throw new StrataError(
+        "bad_value",
+        `asset "${assetKey}": document ${index} has ${id === "" ? "an empty" : "no string"} id; id() must return a non-empty string`,
+      );
+    }
+    if (seen.has(id)) {
+      throw new StrataError(
+        "bad_value",
+        `asset "${assetKey}": document id "${id}" appears twice; ids must be unique within one step (the checkpoint is per document)`,
+      );
+    }
+    seen.add(id);
+    const messages = spec.messages(item);
+    if (!Array.isArray(messages) || messages.length === 0) {
+      throw new StrataError(
+        "bad_value",
+        `asset "${assetKey}": messages() for document "${id}" returned no messages; return [{ role: "user", content: "..." }]`,
+      );
+    }
+    return { index, item, id, messages };
+  });
+}
+
+function progressReporter(
+  runtime: InferenceRuntime,
+  step: FanOutStep,
+  total: number,
+  tally: Tally,
+) {
+  let last = 0;
+  return (force = false) => {
+    if (runtime.onProgress === undefined) return;
+    const now = Date.now();
+    if (!force && now - last < 100) return;
+    last = now;
+    runtime.onProgress({
+      stepId: step.stepId,
+      total,
+      done: tally.done,
+      failed: tally.failed,
+      cacheHits: tally.cacheHits,
+      promptTokens: tally.promptTokens,
+      completionTokens: tally.completionTokens,
+      costUsd: addDecimals(tally.cost),
+    });
+  };
+}

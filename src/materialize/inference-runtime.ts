@@ -1,0 +1,196 @@
+import type { Kysely } from "kysely";
+import OpenAI from "openai";
+import type {
+  EndpointConfig,
+  ModelConfig,
+  ProjectDefinition,
+} from "../assets/project-definition.js";
+import { closestMatch, StrataError } from "../errors.js";
+import { CostLedger, type CostLedgerOptions } from "../store/cost-ledger.js";
+import type { Database } from "../store/database.js";
+import { Budget } from "./budget.js";
+import { type NanoPrices, numberToPlain, toNanos } from "./decimal.js";
+import { EndpointLimiter, RateBucket } from "./endpoint-limiter.js";
+
+/** Calls in flight per endpoint when it names none. */
+export const DEFAULT_MAX_CONCURRENCY = 64;
+/** Per-call timeout when the endpoint names none. */
+export const DEFAULT_TIMEOUT_MS = 120_000;
+/** Attempts per document and model before falling back. */
+export const DEFAULT_MAX_ATTEMPTS = 5;
+
+/** A model of the project, resolved to its endpoint, client, prices and limits. */
+export interface ResolvedModel {
+  readonly key: string;
+  readonly name: string;
+  readonly endpointKey: string;
+  readonly client: OpenAI;
+  readonly timeoutMs: number;
+  readonly limiter: EndpointLimiter;
+  readonly bucket: RateBucket;
+  readonly maxAttempts: number;
+  /** Decimal strings, per million tokens, as snapshotted on ledger rows. */
+  readonly prices: {
+    readonly input: string;
+    readonly cachedInput: string;
+    readonly output: string;
+  };
+  readonly nanoPrices: NanoPrices;
+}
+
+/** Progress of one inference step, for progress bars. */
+export interface InferenceProgress {
+  readonly stepId: string;
+  readonly total: number;
+  readonly done: number;
+  readonly failed: number;
+  readonly cacheHits: number;
+  readonly promptTokens: number;
+  readonly completionTokens: number;
+  /** Spent by this step so far, exact decimal. */
+  readonly costUsd: string;
+}
+
+/** What a run's inference shares across its steps. */
+export interface InferenceRuntimeOptions {
+  readonly project: ProjectDefinition;
+  readonly db: Kysely<Database>;
+  readonly env: NodeJS.ProcessEnv;
+  /** `--max-cost` in USD, or null for no cap. */
+  readonly maxCostUsd: string | null;
+  /** `--no-cache`: call the endpoint even for requests the ledger has answered. */
+  readonly noCache?: boolean;
+  readonly ledger?: CostLedgerOptions;
+  readonly onProgress?: (progress: InferenceProgress) => void;
+}
+
+/**
+ * Everything a run's inference shares: one OpenAI client per endpoint (its own retries off, so
+ * every attempt is ours to count), one adaptive concurrency limiter per endpoint, rate buckets
+ * per model, the run's budget and the batched cost ledger.
+ *
+ * @example
+ * const runtime = new InferenceRuntime({ project, db, env: process.env, maxCostUsd: null });
+ * ... await runtime.close();
+ */
+export class InferenceRuntime {
+  readonly ledger: CostLedger;
+  readonly budget: Budget;
+  readonly noCache: boolean;
+  readonly onProgress: ((progress: InferenceProgress) => void) | undefined;
+  readonly db: Kysely<Database>;
+  readonly #project: ProjectDefinition;
+  readonly #env: NodeJS.ProcessEnv;
+  readonly #clients = new Map<string, OpenAI>();
+  readonly #limiters = new Map<string, EndpointLimiter>();
+  readonly #models = new Map<string, ResolvedModel>();
+  readonly #quotaExhausted = new Map<string, string>();
+
+  constructor(options: InferenceRuntimeOptions) {
+    this.#project = options.project;
+    this.#env = options.env;
+    this.db = options.db;
+    this.ledger = new CostLedger(options.db, options.ledger);
+    this.budget = new Budget(options.maxCostUsd);
+    this.noCache = options.noCache === true;
+    this.onProgress = options.onProgress;
+  }
+
+  /** The model `key` of the project, or `unknown_model` naming the known ones. */
+  model(key: string, assetKey: string): ResolvedModel {
+    const known = this.#models.get(key);
+    if (known !== undefined) return known;
+    const config = this.#project.models[key];
+    if (config === undefined) {
+      const keys = Object.keys(this.#project.models);
+      const hint = closestMatch(key, keys);
+      throw new StrataError(
+        "unknown_model",
+        `asset "${assetKey}" calls unknown model "${key}"; ${
+          hint !== undefined
+            ? `did you mean "${hint}"?`
+            : keys.length > 0
+              ? `the project's models are ${keys.map((k) => `"${k}"`).join(", ")}`
+              : "add it to defineProject({ models: { ... } })"
+        }`,
+      );
+    }
+    const resolved = this.#resolve(key, config);
+    this.#models.set(key, resolved);
+    return resolved;
+  }
+
+  /** Marks an endpoint's account as out of quota: no more calls go to it in this run. */
+  markQuotaExhausted(endpointKey: string, reason: string): void {
+    if (!this.#quotaExhausted.has(endpointKey)) this.#quotaExhausted.set(endpointKey, reason);
+  }
+
+  /** Why an endpoint is out of quota, or undefined. */
+  quotaExhausted(endpointKey: string): string | undefined {
+    return this.#quotaExhausted.get(endpointKey);
+  }
+
+  /** Writes every buffered ledger row. */
+  async close(): Promise<void> {
+    await this.ledger.flush();
+  }
+
+  #resolve(key: string, config: ModelConfig): ResolvedModel {
+    const endpoint = this.#project.endpoints[config.endpoint];
+    if (endpoint === undefined) {
+      throw new StrataError(
+        "unknown_endpoint",
+        `model "${key}" uses unknown endpoint "${config.endpoint}"; add it to defineProject({ endpoints: { ... } })`,
+      );
+    }
+    const price = config.price;
+    const prices = {
+      input: price === undefined ? "0" : numberToPlain(price.inputPerMTok),
+      cachedInput:
+        price === undefined ? "0" : numberToPlain(price.cachedInputPerMTok ?? price.inputPerMTok),
+      output: price === undefined ? "0" : numberToPlain(price.outputPerMTok),
+    };
+    return {
+      key,
+      name: config.name,
+      endpointKey: config.endpoint,
+      client: this.#client(config.endpoint, endpoint),
+      timeoutMs: endpoint.timeoutMs ?? DEFAULT_TIMEOUT_MS,
+      limiter: this.#limiter(config.endpoint, endpoint),
+      bucket: new RateBucket({ rpm: config.rpm, tpm: config.tpm }),
+      maxAttempts: config.maxAttempts ?? DEFAULT_MAX_ATTEMPTS,
+      prices,
+      nanoPrices: {
+        input: toNanos(prices.input),
+        cachedInput: toNanos(prices.cachedInput),
+        output: toNanos(prices.output),
+      },
+    };
+  }
+
+  #client(key: string, endpoint: EndpointConfig): OpenAI {
+    let client = this.#clients.get(key);
+    if (client === undefined) {
+      const apiKeyEnv = endpoint.apiKeyEnv ?? "OPENAI_API_KEY";
+      const baseURL = endpoint.baseURL ?? this.#env.OPENAI_BASE_URL;
+      client = new OpenAI({
+        // A local vLLM or SGLang server takes any key; a hosted API answers 401 without one.
+        apiKey: this.#env[apiKeyEnv] ?? "no-api-key-set",
+        ...(baseURL !== undefined && baseURL !== "" ? { baseURL } : {}),
+        maxRetries: 0,
+        timeout: endpoint.timeoutMs ?? DEFAULT_TIMEOUT_MS,
+      });
+      this.#clients.set(key, client);
+    }
+    return client;
+  }
+
+  #limiter(key: string, endpoint: EndpointConfig): EndpointLimiter {
+    let limiter = this.#limiters.get(key);
+    if (limiter === undefined) {
+      limiter = new EndpointLimiter(endpoint.maxConcurrency ?? DEFAULT_MAX_CONCURRENCY);
+      this.#limiters.set(key, limiter);
+    }
+    return limiter;
+  }
+}
