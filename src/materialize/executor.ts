@@ -114,7 +114,8 @@ export class InProcessExecutor implements Executor {
             waitingOn[child]! -= 1;
             if (waitingOn[child] === 0 && !outcomes.has(steps[child]!.id)) ready.push(child);
           }
-        } else {
+        } else if (!signal?.aborted) {
+          // After a cancel, what this step would have fed is canceled by finish(), not skipped.
           skipDownstream(i);
         }
         pump();
@@ -149,7 +150,6 @@ export class InProcessExecutor implements Executor {
           running.clear();
           finish();
         }, options.cancelGraceMs ?? DEFAULT_CANCEL_GRACE_MS);
-        graceTimer.unref();
         if (running.size === 0) finish();
       };
 

@@ -203,3 +203,20 @@ function unknownPartition(
     `"${key}" is not a partition of asset "${asset.key}" (${partitions.describe()}); ${hint}`,
   );
 }
+
+/**
+ * The plan without the steps in `done` (they succeeded in an earlier run): what
+ * `strata runs resume` builds. Remaining steps read those assets' latest materializations.
+ *
+ * @example
+ * const rest = remainingPlan(plan, new Set(["raw/documents"]));
+ */
+export function remainingPlan(
+  plan: MaterializationPlan,
+  done: ReadonlySet<string>,
+): MaterializationPlan {
+  const steps = plan.steps
+    .filter((s) => !done.has(s.id))
+    .map((s) => ({ ...s, upstreamSteps: s.upstreamSteps.filter((id) => !done.has(id)) }));
+  return { ...plan, steps };
+}

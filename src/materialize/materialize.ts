@@ -127,6 +127,8 @@ export async function materialize(options: MaterializeOptions): Promise<RunResul
 
   const inputs = new StepInputs(db, plan.steps);
   const results = new Map<string, StepResult>();
+  // Steps the executor gave up on (canceled past the grace period): they must write nothing more.
+  const closed = new Set<string>();
   let budgetExceeded = false;
   const log: LogSink = options.log ?? (() => {});
 
@@ -188,6 +190,9 @@ export async function materialize(options: MaterializeOptions): Promise<RunResul
           : new ComputeError(step.assetKey, step.partitionKey, error);
       }
       const table = normalizeComputeResult(value, step.assetKey);
+      // A step that ignored the cancel and ended after the run was recorded stays canceled.
+      if (closed.has(step.id))
+        return { status: "canceled", reason: "the step ended after the run" };
       const path = storagePath(
         options.storageRoot,
         step.assetKey,
@@ -200,6 +205,8 @@ export async function materialize(options: MaterializeOptions): Promise<RunResul
         materializationId,
         inputDataVersions: resolved.dataVersions,
       });
+      if (closed.has(step.id))
+        return { status: "canceled", reason: "the step ended after the run" };
       await recordStepSuccess(db, materializationId, {
         dataVersion: version,
         rowCount: table.numRows,
@@ -218,20 +225,25 @@ export async function materialize(options: MaterializeOptions): Promise<RunResul
       });
       return { status: "succeeded" };
     } catch (error) {
+      if (closed.has(step.id))
+        return { status: "canceled", reason: "the step ended after the run" };
       if (error instanceof StrataError && error.code === "budget_exceeded") budgetExceeded = true;
-      const message = errorMessage(error);
-      await recordStepEnd(db, materializationId, "failed", message, {
+      const canceled = signal.aborted && !budgetExceeded;
+      const message = canceled
+        ? `the run was canceled while this step was running (${errorMessage(error)})`
+        : errorMessage(error);
+      await recordStepEnd(db, materializationId, canceled ? "canceled" : "failed", message, {
         ...ctx.attachedMetadata,
         errorStack: error instanceof Error ? (error.stack ?? null) : null,
       }).catch(() => {});
       await finishWith({
-        status: "failed",
+        status: canceled ? "canceled" : "failed",
         rows: null,
         durationMs: Date.now() - startedAt.getTime(),
         error: message,
         ...(await costs().catch(() => ZERO_COST)),
       });
-      return { status: "failed", error };
+      return canceled ? { status: "canceled", reason: message } : { status: "failed", error };
     }
   };
 
@@ -241,6 +253,7 @@ export async function materialize(options: MaterializeOptions): Promise<RunResul
     signal: options.signal,
     cancelGraceMs: options.cancelGraceMs,
   });
+  for (const step of plan.steps) if (!results.has(step.id)) closed.add(step.id);
 
   // Steps that never ran (skipped, canceled), or whose bookkeeping itself failed, get their
   // rows and results now.
@@ -274,13 +287,14 @@ export async function materialize(options: MaterializeOptions): Promise<RunResul
   }
 
   const steps = plan.steps.map((s) => results.get(s.id)!);
-  const status: RunResult["status"] = options.signal?.aborted
-    ? "canceled"
-    : budgetExceeded
-      ? "budget_exceeded"
-      : steps.every((s) => s.status === "succeeded")
-        ? "succeeded"
-        : "failed";
+  const status: RunResult["status"] =
+    options.signal?.aborted && steps.some((s) => s.status !== "succeeded")
+      ? "canceled"
+      : budgetExceeded
+        ? "budget_exceeded"
+        : steps.every((s) => s.status === "succeeded")
+          ? "succeeded"
+          : "failed";
   const error = status === "succeeded" ? null : summarizeFailure(steps, status);
   await recordRunEnd(db, runId, status, error);
   return { runId, status, error, steps };

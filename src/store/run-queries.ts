@@ -153,3 +153,33 @@ export async function runSteps(
     costUsd: r.cost_usd,
   }));
 }
+
+/**
+ * The steps that succeeded in a run or in any run it resumed (following `resumed_from`), as
+ * `[asset key, partition key]` pairs.
+ *
+ * @example
+ * const done = await succeededInRunChain(store.db, runId);
+ */
+export async function succeededInRunChain(
+  db: Kysely<Database>,
+  runId: string,
+): Promise<ReadonlyArray<{ assetKey: string; partitionKey: string | null }>> {
+  const chain: string[] = [];
+  for (let id: string | null = runId; id !== null && !chain.includes(id); ) {
+    chain.push(id);
+    const row = await db
+      .selectFrom("strata.runs")
+      .select("resumed_from")
+      .where("id", "=", id)
+      .executeTakeFirst();
+    id = row?.resumed_from ?? null;
+  }
+  const rows = await db
+    .selectFrom("strata.materializations")
+    .select(["asset_key", "partition_key"])
+    .where("run_id", "in", chain)
+    .where("status", "=", "succeeded")
+    .execute();
+  return rows.map((r) => ({ assetKey: r.asset_key, partitionKey: r.partition_key }));
+}

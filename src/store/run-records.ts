@@ -193,13 +193,21 @@ export async function reapAbandonedRuns(
       if (updated.numUpdatedRows === 0n) return;
       await trx
         .updateTable("strata.materializations")
-        .set({ status: "failed", error: "the run's process ended while this step was running" })
+        .set({
+          status: "failed",
+          error: "the run's process ended while this step was running",
+          finished_at: sql<Date>`clock_timestamp()`,
+        })
         .where("run_id", "=", run.id)
         .where("status", "=", "running")
         .execute();
       await trx
         .updateTable("strata.materializations")
-        .set({ status: "canceled", error: "the run's process ended before this step started" })
+        .set({
+          status: "canceled",
+          error: "the run's process ended before this step started",
+          finished_at: sql<Date>`clock_timestamp()`,
+        })
         .where("run_id", "=", run.id)
         .where("status", "=", "planned")
         .execute();

@@ -264,24 +264,4 @@ export default defineProject({ assets: [analyses] });`),
       await project.remove();
     }
   });
-
-  it("refuses a bad project for lineage as for list", async () => {
-    const project = await createProjectFixture(
-      projectFile(`
-const a = asset({ key: "a", deps: { b: "b" }, compute: rows });
-const b = asset({ key: "b", deps: { a }, compute: rows });
-export default defineProject({ assets: [a, b] });`),
-    );
-    try {
-      const result = await project.cli(["lineage", "--format", "json"]);
-      expect(result.stdout).toBe("");
-      expect(stderrLines(result)).toEqual([
-        "strata: assets depend on each other in a cycle: a → b → a (each depends on the next); remove one of these deps",
-      ]);
-      expect(result.code).toBe(2);
-      expect(existsSync(join(project.dir, ".strata"))).toBe(false);
-    } finally {
-      await project.remove();
-    }
-  });
 });

@@ -1,17 +1,12 @@
 import Table from "cli-table3";
 import type { Command } from "commander";
-import { addDecimals } from "../../materialize/decimal.js";
-import { stepInference } from "../../materialize/fan-out.js";
-import { InferenceRuntime } from "../../materialize/inference-runtime.js";
 import { planMaterialization } from "../../materialize/materialization-plan.js";
-import { materialize, type RunResult, storageRootOf } from "../../materialize/materialize.js";
-import { onCancelSignals } from "../cancel-signals.js";
 import type { CliContext } from "../cli-context.js";
 import { writeLine } from "../cli-io.js";
 import { EXIT_FAILED, EXIT_OK } from "../exit-codes.js";
 import { collect, parsePositiveInt, parseUsd } from "../option-parsers.js";
 import type { CommandRunner } from "../program.js";
-import { formatDuration, RunProgress } from "../run-progress.js";
+import { runPlan } from "../run-plan.js";
 
 interface MaterializeCliOptions {
   select: string;
@@ -60,45 +55,13 @@ export function registerMaterializeCommand(program: Command, run: CommandRunner)
           return EXIT_OK;
         }
         const { store } = await ctx.projectAndStore();
-        const progress = new RunProgress(ctx.io.stderr);
-        const cancel = onCancelSignals(ctx.io.stderr);
-        const runtime = new InferenceRuntime({
-          project: project.definition,
-          db: store.db,
-          env: ctx.io.env,
+        const result = await runPlan(ctx, project, store, plan, {
           maxCostUsd: maxCost,
+          concurrency,
           noCache: !options.cache,
-          onProgress: (p) => progress.onInference(p),
+          json: options.json === true,
+          resumedFrom: null,
         });
-        let result: RunResult;
-        try {
-          result = await materialize({
-            project: project,
-            store,
-            plan,
-            storageRoot: storageRootOf(project.dir),
-            ...(concurrency !== undefined ? { concurrency } : {}),
-            signal: cancel.signal,
-            maxCostUsd: maxCost,
-            runOptions: {
-              ...(concurrency !== undefined ? { concurrency } : {}),
-              ...(options.partitionRange !== undefined
-                ? { partitionRange: options.partitionRange }
-                : {}),
-            },
-            onEvent: (event) => progress.onEvent(event),
-            inference: (step) => stepInference(runtime, step),
-            log: (assetKey, partitionKey, level, message) =>
-              progress.log(
-                `[${partitionKey === null ? assetKey : `${assetKey}[${partitionKey}]`}]${level === "info" ? "" : ` ${level}:`} ${message}`,
-              ),
-          });
-        } finally {
-          await runtime.close().catch(() => {});
-          progress.done();
-          cancel.dispose();
-        }
-        printResult(ctx, result, options.json === true);
         return result.status === "succeeded" ? EXIT_OK : EXIT_FAILED;
       }),
     );
@@ -152,58 +115,4 @@ function printPlan(
     ]);
   });
   writeLine(ctx.io.stdout, table.toString());
-}
-
-function printResult(ctx: CliContext, result: RunResult, json: boolean): void {
-  const costUsd = addDecimals(result.steps.map((s) => s.costUsd));
-  if (json) {
-    writeLine(
-      ctx.io.stdout,
-      JSON.stringify({
-        runId: result.runId,
-        status: result.status,
-        costUsd,
-        error: result.error,
-        assets: result.steps.map((s) => ({
-          key: s.assetKey,
-          partition: s.partitionKey,
-          status: s.status,
-          rows: s.rows,
-          promptTokens: s.promptTokens,
-          cachedTokens: s.cachedTokens,
-          completionTokens: s.completionTokens,
-          costUsd: s.costUsd,
-          durationMs: s.durationMs,
-          error: s.error,
-        })),
-      }),
-    );
-    return;
-  }
-  const table = new Table({
-    head: [
-      "asset",
-      "partition",
-      "status",
-      "rows",
-      "tokens (prompt/cached/completion)",
-      "cost USD",
-      "time",
-    ],
-    style: { head: [], border: [] },
-  });
-  for (const s of result.steps) {
-    table.push([
-      s.assetKey,
-      s.partitionKey ?? "",
-      s.status,
-      s.rows === null ? "" : String(s.rows),
-      `${s.promptTokens}/${s.cachedTokens}/${s.completionTokens}`,
-      s.costUsd,
-      s.durationMs === null ? "" : formatDuration(s.durationMs),
-    ]);
-  }
-  writeLine(ctx.io.stdout, table.toString());
-  writeLine(ctx.io.stdout, `run ${result.runId} ${result.status}; cost $${costUsd}`);
-  if (result.error !== null) writeLine(ctx.io.stderr, `strata: ${result.error}`);
 }

@@ -1,10 +1,18 @@
 import Table from "cli-table3";
 import type { Command } from "commander";
-import { findRun, listRuns, runSteps } from "../../store/run-queries.js";
+import { StrataError } from "../../errors.js";
+import {
+  planMaterialization,
+  remainingPlan,
+  stepId,
+} from "../../materialize/materialization-plan.js";
+import { findRun, listRuns, runSteps, succeededInRunChain } from "../../store/run-queries.js";
 import type { CliContext } from "../cli-context.js";
 import { writeLine } from "../cli-io.js";
-import { parsePositiveInt } from "../option-parsers.js";
+import { EXIT_FAILED, EXIT_OK } from "../exit-codes.js";
+import { parsePositiveInt, parseUsd } from "../option-parsers.js";
 import type { CommandRunner } from "../program.js";
+import { runPlan } from "../run-plan.js";
 import { formatDuration } from "../run-progress.js";
 
 /** `strata runs [--json]`, `strata runs show ID [--json]` */
@@ -63,6 +71,8 @@ export function registerRunsCommands(program: Command, run: CommandRunner): void
         writeLine(ctx.io.stdout, table.toString());
       }),
     );
+
+  registerResume(runs, run);
 
   runs
     .command("show")
@@ -133,6 +143,71 @@ export function registerRunsCommands(program: Command, run: CommandRunner): void
           ]);
         }
         writeLine(ctx.io.stdout, table.toString());
+      }),
+    );
+}
+
+interface ResumeOptions {
+  maxCost?: string;
+  concurrency?: string;
+  json?: boolean;
+}
+
+function registerResume(runs: Command, run: CommandRunner): void {
+  runs
+    .command("resume")
+    .description(
+      "finish a failed, canceled or budget-stopped run, paying only for unanswered documents",
+    )
+    .argument("<id>", "run id (or a unique prefix)")
+    .option("--max-cost <usd>", "the cap for the resumed run (default: the original run's)")
+    .option("--concurrency <n>", "assets built at once")
+    .option("--json", "print the result as JSON and nothing else on stdout")
+    .action((id: string, options: ResumeOptions) =>
+      run(async (ctx: CliContext) => {
+        const maxCost = options.maxCost === undefined ? undefined : parseUsd(options.maxCost);
+        const { project, store } = await ctx.projectAndStore();
+        const original = await findRun(store.db, id);
+        if (original.status === "running") {
+          throw new StrataError(
+            "run_not_resumable",
+            `run ${original.id} is still running; wait for it, or cancel it with Ctrl-C, then resume`,
+          );
+        }
+        if (original.status === "succeeded") {
+          throw new StrataError(
+            "run_not_resumable",
+            `run ${original.id} succeeded; there is nothing to resume`,
+          );
+        }
+        const plan = planMaterialization(project.graph, {
+          selection: original.selection,
+          partitions: original.partitions,
+        });
+        const done = new Set(
+          (await succeededInRunChain(store.db, original.id)).map((s) =>
+            stepId(s.assetKey, s.partitionKey),
+          ),
+        );
+        const rest = remainingPlan(plan, done);
+        if (rest.steps.length === 0) {
+          throw new StrataError(
+            "run_not_resumable",
+            `every step of run ${original.id} has succeeded; there is nothing to resume`,
+          );
+        }
+        const saved = original.options as { concurrency?: number; noCache?: boolean };
+        const result = await runPlan(ctx, project, store, rest, {
+          maxCostUsd: maxCost ?? original.maxCostUsd,
+          concurrency:
+            options.concurrency !== undefined
+              ? parsePositiveInt(options.concurrency, "--concurrency")
+              : saved.concurrency,
+          noCache: saved.noCache === true,
+          json: options.json === true,
+          resumedFrom: original.id,
+        });
+        return result.status === "succeeded" ? EXIT_OK : EXIT_FAILED;
       }),
     );
 }
