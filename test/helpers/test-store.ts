@@ -1,4 +1,5 @@
 import { randomBytes } from "node:crypto";
+import { readFile } from "node:fs/promises";
 import pg from "pg";
 import { migrate } from "../../src/store/migrator.js";
 import {
@@ -26,13 +27,16 @@ let template: Promise<Blob> | undefined;
 
 /** A migrated PGlite data directory, built once per test process and loaded per test. */
 function pgliteTemplate(): Promise<Blob> {
-  template ??= (async () => {
-    const store = await openMemoryStore();
-    await migrate(store.db);
-    const blob = await dumpMemoryStore(store);
-    await store.close();
-    return blob;
-  })();
+  const prebuilt = process.env.STRATA_TEST_TEMPLATE;
+  template ??= prebuilt
+    ? readFile(prebuilt).then((bytes) => new Blob([bytes]))
+    : (async () => {
+        const store = await openMemoryStore();
+        await migrate(store.db);
+        const blob = await dumpMemoryStore(store);
+        await store.close();
+        return blob;
+      })();
   return template;
 }
 
