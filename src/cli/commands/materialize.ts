@@ -1,5 +1,6 @@
 import Table from "cli-table3";
 import type { Command } from "commander";
+import { type DryRunStep, estimatePlan } from "../../materialize/dry-run.js";
 import { planMaterialization } from "../../materialize/materialization-plan.js";
 import type { CliContext } from "../cli-context.js";
 import { writeLine } from "../cli-io.js";
@@ -51,7 +52,9 @@ export function registerMaterializeCommand(program: Command, run: CommandRunner)
             : {}),
         });
         if (options.dryRun) {
-          printPlan(ctx, plan, options.json === true);
+          const store = await ctx.store();
+          const estimates = await estimatePlan({ project, store, plan, noCache: !options.cache });
+          printPlan(ctx, plan, estimates, options.json === true);
           return EXIT_OK;
         }
         const { store } = await ctx.projectAndStore();
@@ -70,6 +73,7 @@ export function registerMaterializeCommand(program: Command, run: CommandRunner)
 function printPlan(
   ctx: CliContext,
   plan: ReturnType<typeof planMaterialization>,
+  estimates: ReadonlyArray<DryRunStep>,
   json: boolean,
 ): void {
   if (json) {
@@ -79,15 +83,17 @@ function printPlan(
         dryRun: true,
         selection: plan.selection,
         partitions: plan.partitionKeys,
-        steps: plan.steps.map((s) => ({
-          key: s.assetKey,
-          partition: s.partitionKey,
-          inputs: s.inputs.map((i) => ({
+        steps: estimates.map(({ step, inference, note }) => ({
+          key: step.assetKey,
+          partition: step.partitionKey,
+          inputs: step.inputs.map((i) => ({
             name: i.name,
             key: i.assetKey,
             partitions: i.partitions.kind,
           })),
-          after: s.upstreamSteps,
+          after: step.upstreamSteps,
+          inference,
+          note,
         })),
       }),
     );
@@ -95,23 +101,36 @@ function printPlan(
   }
   writeLine(
     ctx.io.stdout,
-    `plan for "${plan.selection}": ${plan.steps.length} step(s), nothing will be built (dry run)`,
+    `plan for "${plan.selection}": ${plan.steps.length} step(s); dry run: nothing is built and no model is called`,
   );
   const table = new Table({
-    head: ["#", "step", "reads", "after"],
+    head: [
+      "#",
+      "step",
+      "reads",
+      "documents",
+      "cached",
+      "est. prompt tokens",
+      "output ceiling",
+      "est. cost USD",
+    ],
     style: { head: [], border: [] },
   });
-  plan.steps.forEach((s, i) => {
+  estimates.forEach(({ step, inference, note }, i) => {
     table.push([
       String(i + 1),
-      s.id,
-      s.inputs
+      step.id,
+      step.inputs
         .map(
           (input) =>
             `${input.assetKey}${input.partitions.kind === "all" ? " (all partitions)" : ""}`,
         )
         .join("\n"),
-      s.upstreamSteps.join("\n"),
+      inference === null ? (note ?? "") : String(inference.documents),
+      inference === null ? "" : String(inference.cacheHits),
+      inference === null ? "" : String(inference.promptTokens),
+      inference === null ? "" : String(inference.outputTokenCeiling),
+      inference === null ? "" : `${inference.costLowUsd} – ${inference.costHighUsd}`,
     ]);
   });
   writeLine(ctx.io.stdout, table.toString());

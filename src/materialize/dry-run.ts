@@ -1,0 +1,177 @@
+import type { InferResultRow, InferSpec } from "../assets/asset-context.js";
+import type { ProjectDefinition } from "../assets/project-definition.js";
+import { StrataError } from "../errors.js";
+import type { AssetGraph } from "../lineage/asset-graph.js";
+import { findCachedAnswers } from "../store/cost-ledger.js";
+import type { Store } from "../store/store.js";
+import { addDecimals, callCostNanos, fromNanos, type Nanos } from "./decimal.js";
+import { newId } from "./ids.js";
+import { InferenceRuntime } from "./inference-runtime.js";
+import type { MaterializationPlan, PlanStep } from "./materialization-plan.js";
+import { requestHash } from "./request-hash.js";
+import { StepContext } from "./run-context.js";
+import { StepInputs } from "./step-inputs.js";
+import { loadTokenEstimator, outputCeiling } from "./token-estimate.js";
+import { normalizeComputeResult } from "./value-storage.js";
+
+/** What a dry run expects one step's inference to cost. */
+export interface InferenceEstimate {
+  readonly models: ReadonlyArray<string>;
+  readonly documents: number;
+  /** Documents the ledger would answer for free. */
+  readonly cacheHits: number;
+  /** Prompt tokens of the documents that would be sent (js-tiktoken estimate). */
+  readonly promptTokens: number;
+  /** The most output tokens those documents could produce (`max_tokens` × documents). */
+  readonly outputTokenCeiling: number;
+  /** Exact decimals: prompt tokens at the input price, and that plus the output ceiling. */
+  readonly costLowUsd: string;
+  readonly costHighUsd: string;
+}
+
+/** A step of a dry run: its estimate, or why there is none. */
+export interface DryRunStep {
+  readonly step: PlanStep;
+  /** Null when the step calls no model. */
+  readonly inference: InferenceEstimate | null;
+  /** Why the step could not be estimated (its upstream values do not exist yet, ...). */
+  readonly note: string | null;
+}
+
+/**
+ * Estimates a plan without calling any endpoint or writing anything: each step's `compute` runs
+ * in memory on its upstream values (this dry run's own results, else the latest stored
+ * materializations) with a `ctx.infer` that counts documents, asks the ledger which it would
+ * answer, and estimates tokens and the cost range instead of calling the model. A step whose
+ * upstream values do not exist, or whose compute fails on placeholder inference output, is
+ * reported with a note instead of numbers.
+ *
+ * @example
+ * const steps = await estimatePlan({ project, store, plan });
+ */
+export async function estimatePlan(options: {
+  readonly project: { readonly definition: ProjectDefinition; readonly graph: AssetGraph };
+  readonly store: Store;
+  readonly plan: MaterializationPlan;
+  readonly noCache?: boolean;
+}): Promise<ReadonlyArray<DryRunStep>> {
+  const { project, store, plan } = options;
+  // Only for model lookup and prices: no call is ever made through it.
+  const runtime = new InferenceRuntime({
+    project: project.definition,
+    db: store.db,
+    env: {},
+    maxCostUsd: null,
+  });
+  const inputs = new StepInputs(store.db, plan.steps);
+  const runId = `dry-run-${newId()}`;
+  const signal = new AbortController().signal;
+  const out: DryRunStep[] = [];
+  for (const step of plan.steps) {
+    const estimates: InferenceEstimate[] = [];
+    const ctx = new StepContext({
+      runId,
+      assetKey: step.assetKey,
+      partitionKey: step.partitionKey,
+      signal,
+      log: () => {},
+      inference: {
+        infer: async <I, O>(items: ReadonlyArray<I>, spec: InferSpec<I, O>) => {
+          estimates.push(await estimateInfer(runtime, step, items, spec, options.noCache === true));
+          return items.map(
+            (item): InferResultRow<O> => ({
+              id: String(spec.id(item)),
+              output: null,
+              model: spec.model,
+              status: "succeeded",
+              error: null,
+              prompt_tokens: 0,
+              cached_tokens: 0,
+              completion_tokens: 0,
+              cost_usd: "0",
+            }),
+          );
+        },
+      },
+    });
+    let note: string | null = null;
+    try {
+      const resolved = await inputs.resolve(step);
+      const value = await project.graph.get(step.assetKey).compute(ctx, resolved.values);
+      inputs.produced(
+        step,
+        `${runId}-${step.id}`,
+        runId,
+        normalizeComputeResult(value, step.assetKey),
+      );
+    } catch (error) {
+      inputs.release(step);
+      note =
+        error instanceof StrataError && error.code === "upstream_missing"
+          ? "not estimated: its upstream values do not exist yet"
+          : `not estimated: ${error instanceof Error ? error.message : String(error)}`;
+    }
+    out.push({
+      step,
+      inference: mergeEstimates(estimates),
+      note: estimates.length > 0 ? null : note,
+    });
+  }
+  return out;
+}
+
+async function estimateInfer<I, O>(
+  runtime: InferenceRuntime,
+  step: PlanStep,
+  items: ReadonlyArray<I>,
+  spec: InferSpec<I, O>,
+  noCache: boolean,
+): Promise<InferenceEstimate> {
+  const model = runtime.model(spec.model, step.assetKey);
+  const params = spec.params ?? {};
+  const estimator = await loadTokenEstimator();
+  const messages = items.map((item) => spec.messages(item));
+  const hashes = messages.map((m) => requestHash(model.name, m, params));
+  const cached = noCache ? new Map() : await findCachedAnswers(runtime.db, hashes);
+  let promptTokens = 0;
+  let sent = 0;
+  messages.forEach((m, i) => {
+    if (cached.has(hashes[i]!)) return;
+    sent += 1;
+    promptTokens += estimator.promptTokens(m);
+  });
+  const ceiling = outputCeiling(params) * sent;
+  const low: Nanos = callCostNanos(
+    { prompt: promptTokens, cached: 0, completion: 0 },
+    model.nanoPrices,
+  );
+  const high: Nanos = callCostNanos(
+    { prompt: promptTokens, cached: 0, completion: ceiling },
+    model.nanoPrices,
+  );
+  return {
+    models: [spec.model, ...(spec.fallback ?? [])],
+    documents: items.length,
+    cacheHits: items.length - sent,
+    promptTokens,
+    outputTokenCeiling: ceiling,
+    costLowUsd: fromNanos(low),
+    costHighUsd: fromNanos(high),
+  };
+}
+
+function mergeEstimates(estimates: ReadonlyArray<InferenceEstimate>): InferenceEstimate | null {
+  if (estimates.length === 0) return null;
+  const sum = (pick: (e: InferenceEstimate) => number) =>
+    estimates.reduce((t, e) => t + pick(e), 0);
+  const sumUsd = (pick: (e: InferenceEstimate) => string) => addDecimals(estimates.map(pick));
+  return {
+    models: [...new Set(estimates.flatMap((e) => e.models))],
+    documents: sum((e) => e.documents),
+    cacheHits: sum((e) => e.cacheHits),
+    promptTokens: sum((e) => e.promptTokens),
+    outputTokenCeiling: sum((e) => e.outputTokenCeiling),
+    costLowUsd: sumUsd((e) => e.costLowUsd),
+    costHighUsd: sumUsd((e) => e.costHighUsd),
+  };
+}
