@@ -3,6 +3,7 @@ import { Command, CommanderError } from "commander";
 import { StrataError } from "../errors.js";
 import { CliContext, type GlobalOptions } from "./cli-context.js";
 import { type CliIo, writeLine } from "./cli-io.js";
+import { registerCostsCommand } from "./commands/costs.js";
 import { registerDbCommands } from "./commands/db.js";
 import { registerLineageCommand } from "./commands/lineage.js";
 import { registerListCommand } from "./commands/list.js";
@@ -60,6 +61,7 @@ export async function runCli(argv: ReadonlyArray<string>, io: CliIo): Promise<nu
   registerLineageCommand(program, run);
   registerMaterializeCommand(program, run);
   registerRunsCommands(program, run);
+  registerCostsCommand(program, run);
   registerSimCommand(program, run);
   registerDbCommands(program, run);
 
