@@ -19,6 +19,7 @@
 // defaults.
 
 import { readdirSync } from "node:fs";
+import { loadavg } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { performance } from "node:perf_hooks";
 import { fileURLToPath, pathToFileURL } from "node:url";
@@ -58,6 +59,7 @@ if (process.argv[2] === "--worker") {
     ",",
   );
   const cases = [];
+  const loadBefore = loadavg()[0];
   for (const backend of backends) {
     if (!(backend in BACKENDS)) throw new Error(`unknown backend "${backend}"`);
     process.stderr.write(`materialize: ${BACKENDS[backend]} ...\n`);
@@ -69,6 +71,7 @@ if (process.argv[2] === "--worker") {
     cases,
     notes: [
       `${N.toLocaleString("en-US")} trivial assets per run; ms/asset = (plan + materialize) / ${N}; store open and graph build are not counted`,
+      `load average (1 min) of the machine: ${loadBefore.toFixed(1)} before, ${loadavg()[0].toFixed(1)} after; other processes compete for the cores`,
       "cold: the first run in a fresh process on a new store; warm: a second identical run on the same store and process",
       ...DAGSTER,
       ...comparisons(cases),
@@ -95,6 +98,7 @@ async function runBackend(backend) {
       const runs = [];
       for (const label of ["cold", "warm"]) {
         collectGarbage();
+        const cpu = process.cpuUsage();
         const start = performance.now();
         const plan = planMaterialization(project.graph, { selection: "*" });
         const planMs = performance.now() - start;
@@ -106,11 +110,12 @@ async function runBackend(backend) {
           concurrency,
         });
         const ms = performance.now() - start;
+        const used = process.cpuUsage(cpu);
         if (result.status !== "succeeded") {
           throw new Error(`${shape} run ${label} on ${backend} ended ${result.status}: ${result.error}`);
         }
         await verifyRun(env.store, result.runId, shape, N, storage.dir, runs.length + 1);
-        runs.push({ label, ms, planMs });
+        runs.push({ label, ms, planMs, cpuMs: (used.user + used.system) / 1000 });
       }
       const [cold, warm] = runs;
       const name = `${shape} c${concurrency} ${BACKENDS[backend]}`;
@@ -131,9 +136,11 @@ async function runBackend(backend) {
           "cold: plan + materialize ms": cold.ms,
           "cold: ms/asset": cold.ms / N,
           "cold: steps/s": N / (cold.ms / 1000),
+          "cold: CPU of this process ms/asset": cold.cpuMs / N,
           "warm: plan + materialize ms": warm.ms,
           "warm: ms/asset": warm.ms / N,
           "warm: steps/s": N / (warm.ms / 1000),
+          "warm: CPU of this process ms/asset": warm.cpuMs / N,
           "peak RSS of the process so far MiB": maxRssKiB() / 1024,
         },
         goals: [

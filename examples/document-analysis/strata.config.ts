@@ -1,9 +1,7 @@
 /**
  * The document analysis pipeline: a strata project in one file.
  *
- *   raw_documents ──> document_chunks ──> analyses ──> document_summaries
- *         │                                   │    └──> inference_costs
- *         └───────────────────────────────────┴──────────> (document_summaries)
+ * Five assets, in three groups (`strata lineage` prints their graph):
  *
  * - `raw_documents` reads ~300 support tickets, research abstracts and product reviews from
  *   `data/documents.csv`.

@@ -50,7 +50,11 @@ export async function loadProject(file: string): Promise<LoadedProject> {
   if (!isProjectDefinition(definition)) {
     throw new StrataError(
       "bad_project",
-      `project file "${file}" exports ${describe(definition)} by default, not a project; export defineProject({ assets: [...] })`,
+      `project file "${file}" exports ${describe(definition)} by default${
+        describe(definition).includes("defineProject")
+          ? ""
+          : ", not a project; export defineProject({ assets: [...] })"
+      }`,
     );
   }
   validateProject(definition);
@@ -64,14 +68,39 @@ export async function loadProject(file: string): Promise<LoadedProject> {
   };
 }
 
+let tsxRegistered: Promise<void> | undefined;
+
+/**
+ * Registers tsx's loaders once, globally (no namespace), so that a project's own
+ * `import { asset } from "strata"` resolves to the very modules the CLI runs: one copy of strata
+ * in the process, and errors that keep their class. Both loaders: a `.ts` file outside a
+ * `"type": "module"` package is CommonJS.
+ */
+function registerTsx(): Promise<void> {
+  tsxRegistered ??= (async () => {
+    const [esm, cjs] = await Promise.all([import("tsx/esm/api"), import("tsx/cjs/api")]);
+    esm.register();
+    cjs.register();
+  })();
+  return tsxRegistered;
+}
+
 async function importProjectFile(file: string): Promise<{ default?: unknown }> {
   try {
-    if (TS_EXTENSIONS.has(extname(file))) {
-      const { tsImport } = await import("tsx/esm/api");
-      return (await tsImport(pathToFileURL(file).href, import.meta.url)) as { default?: unknown };
-    }
+    if (TS_EXTENSIONS.has(extname(file))) await registerTsx();
     return (await import(pathToFileURL(file).href)) as { default?: unknown };
   } catch (error) {
+    const message = error instanceof Error ? error.message : String(error);
+    const syntax = /^Transform failed with \d+ errors?:\s*\n?.*?:(\d+):(\d+): ERROR: (.*)$/s.exec(
+      message,
+    );
+    if (syntax !== null) {
+      throw new StrataError(
+        "project_load",
+        `project file "${file}" has a syntax error at line ${syntax[1]}, column ${syntax[2]}: ${syntax[3]!.split("\n")[0]}`,
+        { cause: error },
+      );
+    }
     if (error instanceof StrataError) {
       throw new StrataError(
         error.code,
@@ -79,10 +108,9 @@ async function importProjectFile(file: string): Promise<{ default?: unknown }> {
         { cause: error },
       );
     }
-    const message = error instanceof Error ? error.message : String(error);
     throw new StrataError(
       "project_load",
-      `project file "${file}" failed to load${lineOf(error, file)}: ${message}`,
+      `project file "${file}" failed to load${lineOf(error, file)}: ${message.split("\n")[0]}`,
       { cause: error },
     );
   }
@@ -123,6 +151,10 @@ function describe(value: unknown): string {
   if (value === null) return "null";
   if (Array.isArray(value)) return "an array";
   if (typeof value === "function") return "a function";
-  if (typeof value === "object") return "an object without `assets`";
+  if (typeof value === "object") {
+    return Array.isArray((value as { assets?: unknown }).assets)
+      ? "a plain object"
+      : "an object without `assets`";
+  }
   return `a ${typeof value}`;
 }

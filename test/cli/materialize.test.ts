@@ -139,7 +139,11 @@ describe.concurrent.each(BACKENDS)("strata materialize on %s", CLI_TEST_OPTIONS,
       };
       for (const [key, { dir, rows }] of Object.entries(expected)) {
         const m = byKey.get(key)!;
-        expect(m).toMatchObject({ status: "succeeded", partition_key: null, row_count: rows.length });
+        expect(m).toMatchObject({
+          status: "succeeded",
+          partition_key: null,
+          row_count: rows.length,
+        });
         const path = join(dir, `${m.id}.arrow`);
         expect(m.storage_path).toBe(path);
         expect(await storedRows(path), key).toEqual(rows);
@@ -153,8 +157,7 @@ describe.concurrent.each(BACKENDS)("strata materialize on %s", CLI_TEST_OPTIONS,
       expect(links.sort()).toEqual(
         [`${id("clean")} <- ${id("raw")}`, `${id("reports/daily")} <- ${id("clean")}`].sort(),
       );
-    }),
-  );
+    }));
 });
 
 /** `raw` → `clean` → `report`, with the code version of `raw` given. */
@@ -198,9 +201,7 @@ async function listStatus(project: BackendProject): Promise<Record<string, Liste
   const result = await project.cli(["list", "--json"]);
   expect(result.code, result.stderr).toBe(0);
   const rows = JSON.parse(result.stdout) as ListedAsset[];
-  return Object.fromEntries(
-    rows.map(({ key, status, causes }) => [key, { key, status, causes }]),
-  );
+  return Object.fromEntries(rows.map(({ key, status, causes }) => [key, { key, status, causes }]));
 }
 
 describe.concurrent("strata materialize", CLI_TEST_OPTIONS, () => {
@@ -312,7 +313,9 @@ describe.concurrent("strata materialize", CLI_TEST_OPTIONS, () => {
         const files = await arrowFiles(project, "events", day);
         expect(files, day).toHaveLength(1);
         expect(
-          await storedRows(join(project.project.dir, ".strata", "storage", "events", day, files[0]!)),
+          await storedRows(
+            join(project.project.dir, ".strata", "storage", "events", day, files[0]!),
+          ),
         ).toEqual([{ day }]);
       }
       expect(await arrowFiles(project, "events", "2024-03-02")).toEqual([]);

@@ -147,8 +147,7 @@ describe.concurrent("strata runs", CLI_TEST_OPTIONS, () => {
       expect(unknown.stderr.trim()).toBe(
         'strata: no run has the id "no-such-run"; see "strata runs"',
       );
-    }),
-  );
+    }));
 });
 
 /** Starts `strata materialize --select '*'` and waits until `first` has been built. */
@@ -190,30 +189,29 @@ describe.concurrent("strata materialize interrupted with Ctrl-C", CLI_TEST_OPTIO
   it.each([
     { honoursSignal: true, within: 5_000 },
     // the 5 s cancel grace, then the process must exit although the compute never returns
-    { honoursSignal: false, within: 10_000 },
-  ])("cancels the run, keeping finished steps (step honours ctx.signal: $honoursSignal)", ({
-    honoursSignal,
-    within,
-  }) =>
-    withBackendProject("pglite", slowProject(honoursSignal), async (project) => {
-      const run = await startSlowRun(project);
-      run.child.kill("SIGINT");
-      const { result, ms } = await timed(run.result);
-      expect(result.code, result.stderr).toBe(1);
-      expect(result.stderr).toContain("SIGINT received; canceling the run");
-      expect(result.stdout).toMatch(/run \S+ canceled/);
-      expect(ms).toBeLessThan(within);
+    { honoursSignal: false, within: 12_000 },
+  ])(
+    "cancels the run, keeping finished steps (step honours ctx.signal: $honoursSignal)",
+    ({ honoursSignal, within }) =>
+      withBackendProject("pglite", slowProject(honoursSignal), async (project) => {
+        const run = await startSlowRun(project);
+        run.child.kill("SIGINT");
+        const { result, ms } = await timed(run.result);
+        expect(result.code, result.stderr).toBe(1);
+        expect(result.stderr).toContain("SIGINT received; canceling the run");
+        expect(result.stdout).toMatch(/run \S+ canceled/);
+        expect(ms).toBeLessThan(within);
 
-      const [latest] = await listRuns(project);
-      expect(latest).toMatchObject({ status: "canceled", selection: "*" });
-      const show = await showRun(project, latest!.id);
-      expect(show.status).toBe("canceled");
-      expect(stepsByKey(show)).toEqual({
-        first: { status: "succeeded", error: null },
-        slow: { status: "canceled", error: expect.stringContaining("canceled") },
-        last: { status: "canceled", error: expect.stringContaining("canceled") },
-      });
-    }),
+        const [latest] = await listRuns(project);
+        expect(latest).toMatchObject({ status: "canceled", selection: "*" });
+        const show = await showRun(project, latest!.id);
+        expect(show.status).toBe("canceled");
+        expect(stepsByKey(show)).toEqual({
+          first: { status: "succeeded", error: null },
+          slow: { status: "canceled", error: expect.stringContaining("canceled") },
+          last: { status: "canceled", error: expect.stringContaining("canceled") },
+        });
+      }),
   );
 
   it("exits at once on a second Ctrl-C, and the next command fixes the run up as failed", () =>
@@ -236,6 +234,5 @@ describe.concurrent("strata materialize interrupted with Ctrl-C", CLI_TEST_OPTIO
         slow: { status: "failed", error: expect.stringContaining("process ended") },
         last: { status: "canceled", error: expect.stringContaining("process ended") },
       });
-    }),
-  );
+    }));
 });

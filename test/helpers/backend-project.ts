@@ -1,4 +1,9 @@
-import { embeddedDataDir, openEmbeddedStore, openPostgresStore, type Store } from "../../src/store/store.js";
+import {
+  embeddedDataDir,
+  openEmbeddedStore,
+  openPostgresStore,
+  type Store,
+} from "../../src/store/store.js";
 import { createProjectFixture, type ProjectFixture } from "./project-fixture.js";
 import type { CliResult } from "./run-cli.js";
 import { type Backend, createTestDatabase } from "./test-store.js";
