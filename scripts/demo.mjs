@@ -7,8 +7,8 @@
 // untouched. Needs no network, no GPU and no Postgres server. `--keep` keeps the copy (its
 // `.strata/` holds the database and the Arrow files) and prints where it is.
 import { spawn } from "node:child_process";
-import { cp, mkdir, mkdtemp, realpath, rm, symlink, writeFile } from "node:fs/promises";
 import { existsSync } from "node:fs";
+import { cp, mkdir, mkdtemp, realpath, rm, symlink, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
@@ -31,7 +31,9 @@ async function main() {
   const env = childEnv(sim.url);
 
   heading(`strata demo: the document-analysis example against ${sim.url}`);
-  say("a SIMULATED OpenAI-compatible endpoint (strata sim): no model is called, nothing is billed,");
+  say(
+    "a SIMULATED OpenAI-compatible endpoint (strata sim): no model is called, nothing is billed,",
+  );
   say("but every call is priced as if it were, with the models' prices in strata.config.ts");
 
   heading("$ strata lineage");
@@ -159,7 +161,10 @@ function fail(message) {
 }
 
 async function cleanUp() {
-  while (cleanups.length > 0) await cleanups.pop()().catch(() => {});
+  while (cleanups.length > 0)
+    await cleanups
+      .pop()()
+      .catch(() => {});
 }
 
 for (const signal of ["SIGINT", "SIGTERM"]) {

@@ -44,7 +44,8 @@ interface Document {
 export const rawDocuments = asset({
   key: "raw_documents",
   group: "ingest",
-  description: "Support tickets, research abstracts and product reviews, read from data/documents.csv",
+  description:
+    "Support tickets, research abstracts and product reviews, read from data/documents.csv",
   owners: ["team:data-platform"],
   kinds: ["csv"],
   // Bump a codeVersion when the code changes what the asset produces: strata then reports this
@@ -119,7 +120,8 @@ function analysisMessages(chunk: DocumentChunk) {
 export const analyses = asset({
   key: "analyses",
   group: "nlp",
-  description: "One model analysis per chunk: short chunks on the small model, long ones on the large",
+  description:
+    "One model analysis per chunk: short chunks on the small model, long ones on the large",
   owners: ["team:nlp"],
   kinds: ["openai"],
   codeVersion: "1",

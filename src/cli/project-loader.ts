@@ -50,11 +50,9 @@ export async function loadProject(file: string): Promise<LoadedProject> {
   if (!isProjectDefinition(definition)) {
     throw new StrataError(
       "bad_project",
-      `project file "${file}" exports ${describe(definition)} by default${
-        describe(definition).includes("defineProject")
-          ? ""
-          : ", not a project; export defineProject({ assets: [...] })"
-      }`,
+      describe(definition) === "a plain object"
+        ? `project file "${file}" exports a plain object by default; wrap it in defineProject(): export default defineProject({ assets: [...] })`
+        : `project file "${file}" exports ${describe(definition)} by default, not a project; export defineProject({ assets: [...] })`,
     );
   }
   validateProject(definition);
