@@ -53,13 +53,15 @@ async function main() {
   const again = JSON.parse(
     await strata(["materialize", "--select", "*", "--json"], { cwd: dir, env, capture: true }),
   );
-  const calls = again.assets.find((a) => a.key === "analyses")?.rows ?? 0;
   if (again.status !== "succeeded") fail(`the second run ended ${again.status}: ${again.error}`);
-  if (again.costUsd === "0") {
-    say(`second run: $0 — every answer came from the ledger's cache (${calls} chunks, 0 tokens)`);
-  } else {
+  const chunks = again.assets.find((a) => a.key === "analyses")?.rows ?? 0;
+  const tokens = again.assets.reduce((n, a) => n + a.promptTokens + a.completionTokens, 0);
+  if (again.costUsd !== "0") {
     fail(`second run: $${again.costUsd}; expected $0 with every answer from the ledger's cache`);
   }
+  say(
+    `second run: $0 — every answer came from the ledger's cache (${chunks} chunks, ${tokens} tokens billed)`,
+  );
 
   heading("done");
   if (KEEP) {
