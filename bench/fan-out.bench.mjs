@@ -60,16 +60,6 @@ const GIB_MIB = 1024;
 const DAGSTER =
   "Dagster runs one step per document in a fan-out; its tracker reports 5,600 dynamic outputs taking about 30 minutes (dagster#11475), ~320 ms per document";
 
-if (process.argv[2] === "--worker") {
-  const job = JSON.parse(process.argv[3]);
-  const worker = { bare: bareLoop, source: materializeSource, infer: materializeInference }[
-    job.kind
-  ];
-  emitResult(await worker(job));
-} else {
-  emitResult(await main());
-}
-
 async function main() {
   const rounds = Number(process.env.BENCH_FANOUT_ROUNDS ?? 2);
   const cores = (await import("node:os")).cpus().length;
@@ -500,4 +490,15 @@ async function materializeInference(job) {
   } finally {
     await s.store.close();
   }
+}
+
+// The entry point, last: every constant above is initialized by now.
+if (process.argv[2] === "--worker") {
+  const job = JSON.parse(process.argv[3]);
+  const worker = { bare: bareLoop, source: materializeSource, infer: materializeInference }[
+    job.kind
+  ];
+  emitResult(await worker(job));
+} else {
+  emitResult(await main());
 }

@@ -56,7 +56,7 @@ function summarize(file) {
   console.log("  self time by function:");
   for (const [name, us] of sorted(byFunction).slice(0, top)) console.log(`    ${pct(us)} ${ms(us)}  ${name}`);
   console.log("  inclusive time, strata's own functions (dist/):");
-  const own = sorted(inclusive).filter(([name]) => name.includes("dist/"));
+  const own = sorted(inclusive).filter(([name]) => name.includes(" dist/"));
   for (const [name, us] of own.slice(0, top)) console.log(`    ${pct(us)} ${ms(us)}  ${name}`);
 }
 
