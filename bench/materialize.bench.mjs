@@ -24,8 +24,8 @@ import { dirname, join, resolve } from "node:path";
 import { performance } from "node:perf_hooks";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { sql } from "kysely";
-import { createBenchDatabase, createTempDir } from "./lib/bench-database.mjs";
 import { collectGarbage, emitResult, maxRssKiB, runNodeChild } from "./lib/bench-child.mjs";
+import { createBenchDatabase, createTempDir } from "./lib/bench-database.mjs";
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 const ROOT = resolve(HERE, "..");
@@ -82,7 +82,9 @@ if (process.argv[2] === "--worker") {
 /** Every case on one backend, in this process. */
 async function runBackend(backend) {
   const strata = await import(pathToFileURL(join(DIST, "index.js")).href);
-  const { materialize } = await import(pathToFileURL(join(DIST, "materialize/materialize.js")).href);
+  const { materialize } = await import(
+    pathToFileURL(join(DIST, "materialize/materialize.js")).href
+  );
   const { planMaterialization } = await import(
     pathToFileURL(join(DIST, "materialize/materialization-plan.js")).href
   );
@@ -112,7 +114,9 @@ async function runBackend(backend) {
         const ms = performance.now() - start;
         const used = process.cpuUsage(cpu);
         if (result.status !== "succeeded") {
-          throw new Error(`${shape} run ${label} on ${backend} ended ${result.status}: ${result.error}`);
+          throw new Error(
+            `${shape} run ${label} on ${backend} ended ${result.status}: ${result.error}`,
+          );
         }
         await verifyRun(env.store, result.runId, shape, N, storage.dir, runs.length + 1);
         runs.push({ label, ms, planMs, cpuMs: (used.user + used.system) / 1000 });

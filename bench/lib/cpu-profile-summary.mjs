@@ -52,9 +52,11 @@ function summarize(file) {
   console.log(`\n${file}`);
   console.log(`  sampled ${ms(total)}, idle ${ms(idle)}, busy ${ms(busy)} (percentages of busy)`);
   console.log("  self time by area:");
-  for (const [area, us] of sorted(byArea).slice(0, top)) console.log(`    ${pct(us)} ${ms(us)}  ${area}`);
+  for (const [area, us] of sorted(byArea).slice(0, top))
+    console.log(`    ${pct(us)} ${ms(us)}  ${area}`);
   console.log("  self time by function:");
-  for (const [name, us] of sorted(byFunction).slice(0, top)) console.log(`    ${pct(us)} ${ms(us)}  ${name}`);
+  for (const [name, us] of sorted(byFunction).slice(0, top))
+    console.log(`    ${pct(us)} ${ms(us)}  ${name}`);
   console.log("  inclusive time, strata's own functions (dist/):");
   const own = sorted(inclusive).filter(([name]) => name.includes(" dist/"));
   for (const [name, us] of own.slice(0, top)) console.log(`    ${pct(us)} ${ms(us)}  ${name}`);
@@ -84,7 +86,8 @@ function areaOf(frame) {
   const name = frame.functionName;
   if (!frame.url) return name.startsWith("(") ? name : "(native / V8 builtins)";
   const url = shorten(frame.url);
-  if (url.startsWith("node:")) return `node core: ${url.replace(/^node:internal\//, "").split("/")[0]}`;
+  if (url.startsWith("node:"))
+    return `node core: ${url.replace(/^node:internal\//, "").split("/")[0]}`;
   const nm = frame.url.lastIndexOf("node_modules/");
   if (nm >= 0) {
     const parts = url.split("/");

@@ -183,3 +183,54 @@ export async function succeededInRunChain(
     .execute();
   return rows.map((r) => ({ assetKey: r.asset_key, partitionKey: r.partition_key }));
 }
+
+/** An upstream materialization that fed a step: where it came from and which version it was. */
+export interface StepInput {
+  readonly materializationId: string;
+  readonly inputMaterializationId: string;
+  readonly assetKey: string;
+  readonly partitionKey: string | null;
+  readonly runId: string;
+  readonly finishedAt: Date | null;
+  readonly dataVersion: string | null;
+}
+
+/**
+ * The provenance of a run's steps: for each materialization of the run, the upstream
+ * materializations it read (from this run or earlier ones).
+ *
+ * @example
+ * const inputs = await runInputs(store.db, runId);
+ */
+export async function runInputs(
+  db: Kysely<Database>,
+  runId: string,
+): Promise<ReadonlyArray<StepInput>> {
+  const rows = await db
+    .selectFrom("strata.materializations as m")
+    .innerJoin("strata.materialization_inputs as mi", "mi.materialization_id", "m.id")
+    .innerJoin("strata.materializations as i", "i.id", "mi.input_materialization_id")
+    .select([
+      "m.id as materialization_id",
+      "i.id as input_id",
+      "i.asset_key",
+      "i.partition_key",
+      "i.run_id",
+      "i.finished_at",
+      "i.data_version",
+    ])
+    .where("m.run_id", "=", runId)
+    .orderBy("m.id")
+    .orderBy("i.asset_key")
+    .orderBy("i.partition_key")
+    .execute();
+  return rows.map((r) => ({
+    materializationId: r.materialization_id,
+    inputMaterializationId: r.input_id,
+    assetKey: r.asset_key,
+    partitionKey: r.partition_key,
+    runId: r.run_id,
+    finishedAt: r.finished_at,
+    dataVersion: r.data_version,
+  }));
+}

@@ -6,7 +6,13 @@ import {
   remainingPlan,
   stepId,
 } from "../../materialize/materialization-plan.js";
-import { findRun, listRuns, runSteps, succeededInRunChain } from "../../store/run-queries.js";
+import {
+  findRun,
+  listRuns,
+  runInputs,
+  runSteps,
+  succeededInRunChain,
+} from "../../store/run-queries.js";
 import type { CliContext } from "../cli-context.js";
 import { writeLine } from "../cli-io.js";
 import { EXIT_FAILED, EXIT_OK } from "../exit-codes.js";
@@ -79,11 +85,24 @@ export function registerRunsCommands(program: Command, run: CommandRunner): void
     .description("the steps of one run with status, rows, duration and error")
     .argument("<id>", "run id (or a unique prefix)")
     .option("--json", "print JSON")
-    .action((id: string, options: { json?: boolean }) =>
+    .option("--lineage", "also show which upstream materializations fed each step")
+    .action((id: string, options: { json?: boolean; lineage?: boolean }) =>
       run(async (ctx: CliContext) => {
         const store = await ctx.store();
         const summary = await findRun(store.db, id);
         const steps = await runSteps(store.db, summary.id);
+        const inputs = options.lineage ? await runInputs(store.db, summary.id) : [];
+        const inputsOf = (materializationId: string) =>
+          inputs
+            .filter((i) => i.materializationId === materializationId)
+            .map((i) => ({
+              key: i.assetKey,
+              partition: i.partitionKey,
+              materializationId: i.inputMaterializationId,
+              runId: i.runId,
+              finishedAt: i.finishedAt?.toISOString() ?? null,
+              dataVersion: i.dataVersion,
+            }));
         if (options.json) {
           writeLine(
             ctx.io.stdout,
@@ -110,6 +129,7 @@ export function registerRunsCommands(program: Command, run: CommandRunner): void
                 cachedTokens: s.cachedTokens,
                 completionTokens: s.completionTokens,
                 costUsd: s.costUsd,
+                ...(options.lineage ? { inputs: inputsOf(s.materializationId) } : {}),
               })),
             }),
           );
@@ -125,11 +145,23 @@ export function registerRunsCommands(program: Command, run: CommandRunner): void
           writeLine(ctx.io.stdout, `  finished  ${summary.finishedAt.toISOString()}`);
         writeLine(ctx.io.stdout, `  cost      $${summary.costUsd}`);
         if (summary.error !== null) writeLine(ctx.io.stdout, `  error     ${summary.error}`);
+        const withErrors = steps.some((s) => s.error !== null);
         const table = new Table({
-          head: ["step", "status", "rows", "duration", "cost USD", "error"],
+          head: [
+            "step",
+            "status",
+            "rows",
+            "duration",
+            "cost USD",
+            ...(withErrors ? ["error"] : []),
+          ],
           style: { head: [], border: [] },
-          colWidths: [null, null, null, null, null, 60] as unknown as number[],
-          wordWrap: true,
+          ...(withErrors
+            ? {
+                colWidths: [null, null, null, null, null, 60] as unknown as number[],
+                wordWrap: true,
+              }
+            : {}),
         });
         for (const s of steps) {
           const duration = s.startedAt === null ? null : durationOf(s.startedAt, s.finishedAt);
@@ -139,10 +171,30 @@ export function registerRunsCommands(program: Command, run: CommandRunner): void
             s.rowCount === null ? "" : String(s.rowCount),
             duration === null ? "" : formatDuration(duration),
             s.costUsd,
-            s.error ?? "",
+            ...(withErrors ? [s.error ?? ""] : []),
           ]);
         }
         writeLine(ctx.io.stdout, table.toString());
+        if (options.lineage) {
+          writeLine(ctx.io.stdout, "lineage (what each step read):");
+          for (const s of steps) {
+            const read = inputsOf(s.materializationId);
+            const step = s.partitionKey === null ? s.assetKey : `${s.assetKey}[${s.partitionKey}]`;
+            if (read.length === 0) {
+              writeLine(ctx.io.stdout, `  ${step}: no upstream inputs`);
+              continue;
+            }
+            writeLine(ctx.io.stdout, `  ${step} read:`);
+            for (const i of read) {
+              const what = i.partition === null ? i.key : `${i.key}[${i.partition}]`;
+              const from = i.runId === summary.id ? "this run" : `run ${i.runId}`;
+              writeLine(
+                ctx.io.stdout,
+                `    ${what} from ${from} at ${i.finishedAt ?? "?"} (data version ${i.dataVersion ?? "?"})`,
+              );
+            }
+          }
+        }
       }),
     );
 }
