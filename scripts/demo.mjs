@@ -22,7 +22,10 @@ const started = Date.now();
 
 /** Everything to undo on the way out, newest first. */
 const cleanups = [];
+/** The `strata` commands running now (at most one). */
+const running = new Set();
 let sim;
+let interrupted = false;
 
 async function main() {
   if (!existsSync(CLI)) fail(`${CLI} not found; run "npm run build" first (npm run demo does)`);
@@ -132,6 +135,8 @@ function strata(args, { cwd, env, capture = false }) {
       env,
       stdio: ["ignore", capture ? "pipe" : "inherit", "inherit"],
     });
+    running.add(child);
+    child.once("exit", () => running.delete(child));
     let stdout = "";
     child.stdout?.setEncoding("utf8").on("data", (d) => {
       stdout += d;
@@ -169,10 +174,31 @@ async function cleanUp() {
       .catch(() => {});
 }
 
+/** Lets a running command end: a Ctrl-C in a terminal reached it too; a `kill` of this script did not. */
+async function stopRunning() {
+  await Promise.all(
+    [...running].map(
+      (child) =>
+        new Promise((resolve) => {
+          child.once("exit", resolve);
+          const nudge = setTimeout(() => child.kill("SIGTERM"), 500);
+          const force = setTimeout(() => child.kill("SIGKILL"), 10_000);
+          child.once("exit", () => {
+            clearTimeout(nudge);
+            clearTimeout(force);
+          });
+        }),
+    ),
+  );
+}
+
 for (const signal of ["SIGINT", "SIGTERM"]) {
   process.once(signal, () => {
+    interrupted = true;
     process.stderr.write(`\nstrata demo: ${signal}, stopping the simulator\n`);
-    cleanUp().finally(() => process.exit(130));
+    stopRunning()
+      .then(cleanUp)
+      .finally(() => process.exit(130));
   });
 }
 // Last resort (an uncaught throw): never leave the simulator running.
@@ -181,6 +207,7 @@ process.once("exit", () => sim?.child.kill("SIGKILL"));
 main()
   .then(cleanUp)
   .catch(async (error) => {
+    if (interrupted) return; // the signal handler cleans up and exits
     process.stderr.write(`strata demo: ${error.message}\n`);
     await cleanUp();
     process.exitCode = 1;

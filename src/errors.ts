@@ -27,6 +27,7 @@ export type StrataErrorCode =
   | "run_not_resumable"
   | "canceled"
   | "budget_exceeded"
+  | "partition_locked"
   // inference
   | "insufficient_quota"
   | "inference_failed"

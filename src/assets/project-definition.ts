@@ -11,6 +11,12 @@ export interface EndpointConfig {
   readonly maxConcurrency?: number;
   /** Per-call timeout in milliseconds (default 120 000). */
   readonly timeoutMs?: number;
+  /**
+   * How long a document keeps retrying while the endpoint cannot be reached at all (a server
+   * restarting, a network blip), before those attempts count against `maxAttempts`
+   * (default 120 000 ms).
+   */
+  readonly outageToleranceMs?: number;
 }
 
 /** Prices in USD per million tokens, snapshotted onto every ledger row. */

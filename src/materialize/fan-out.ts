@@ -283,6 +283,8 @@ async function callModel<I, O>(
   const estimatedPrompt = estimator?.promptTokens(doc.messages) ?? 0;
   const ceiling = outputCeiling(params);
   let lastError = "";
+  let outageSince: number | undefined;
+  let outageRetries = 0;
   for (let attempt = 1; attempt <= model.maxAttempts; attempt++) {
     const reservation = runtime.budget.reserve(
       callCostNanos({ prompt: estimatedPrompt, cached: 0, completion: ceiling }, model.nanoPrices),
@@ -355,6 +357,21 @@ async function callModel<I, O>(
         return outcome("failed", failure.reason);
       }
       if (failure.throttled) model.limiter.onThrottle(failure.retryAfterMs);
+      if (failure.unreachable === true) {
+        // The endpoint is down: keep trying for the outage tolerance without using up attempts,
+        // so a server restart mid-run costs time, not documents.
+        outageSince ??= Date.now();
+        if (Date.now() - outageSince < model.outageToleranceMs) {
+          attempt -= 1;
+          outageRetries += 1;
+          await sleep(backoffMs(Math.min(outageRetries, 5), 250, 5_000), undefined, {
+            signal: step.signal,
+          }).catch(() => {});
+          continue;
+        }
+      } else {
+        outageSince = undefined;
+      }
       if (attempt < model.maxAttempts) {
         const wait = failure.retryAfterMs ?? backoffMs(attempt);
         await sleep(wait, undefined, { signal: step.signal }).catch(() => {});

@@ -16,6 +16,8 @@ import { EndpointLimiter, RateBucket } from "./endpoint-limiter.js";
 export const DEFAULT_MAX_CONCURRENCY = 64;
 /** Per-call timeout when the endpoint names none. */
 export const DEFAULT_TIMEOUT_MS = 120_000;
+/** How long an endpoint that cannot be reached is retried before attempts count. */
+export const DEFAULT_OUTAGE_TOLERANCE_MS = 120_000;
 /** Attempts per document and model before falling back. */
 export const DEFAULT_MAX_ATTEMPTS = 5;
 
@@ -26,6 +28,8 @@ export interface ResolvedModel {
   readonly endpointKey: string;
   readonly client: OpenAI;
   readonly timeoutMs: number;
+  /** How long an unreachable endpoint is retried without counting attempts. */
+  readonly outageToleranceMs: number;
   readonly limiter: EndpointLimiter;
   readonly bucket: RateBucket;
   readonly maxAttempts: number;
@@ -156,6 +160,7 @@ export class InferenceRuntime {
       endpointKey: config.endpoint,
       client: this.#client(config.endpoint, endpoint),
       timeoutMs: endpoint.timeoutMs ?? DEFAULT_TIMEOUT_MS,
+      outageToleranceMs: endpoint.outageToleranceMs ?? DEFAULT_OUTAGE_TOLERANCE_MS,
       limiter: this.#limiter(config.endpoint, endpoint),
       bucket: new RateBucket({ rpm: config.rpm, tpm: config.tpm }),
       maxAttempts: config.maxAttempts ?? DEFAULT_MAX_ATTEMPTS,

