@@ -265,7 +265,7 @@ export default defineProject({
     // The API key is read from OPENAI_API_KEY (set `apiKeyEnv` to use another variable) and never
     // stored; the simulator accepts any key.
     local: {
-      baseURL: process.env.STRATA_ENDPOINT_URL ?? "http://127.0.0.1:8000/v1",
+      baseURL: process.env.STRATA_ENDPOINT_URL || "http://127.0.0.1:8000/v1",
       maxConcurrency: 32,
     },
   },

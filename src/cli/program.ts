@@ -5,7 +5,7 @@ import { CliContext, type GlobalOptions } from "./cli-context.js";
 import { type CliIo, writeLine } from "./cli-io.js";
 import { registerCostsCommand } from "./commands/costs.js";
 import { registerDbCommands } from "./commands/db.js";
-import { registerInitCommand } from "./commands/init.js"; // TEMP-INIT
+import { registerInitCommand } from "./commands/init.js";
 import { registerLineageCommand } from "./commands/lineage.js";
 import { registerListCommand } from "./commands/list.js";
 import { registerMaterializeCommand } from "./commands/materialize.js";
@@ -65,7 +65,7 @@ export async function runCli(argv: ReadonlyArray<string>, io: CliIo): Promise<nu
   registerCostsCommand(program, run);
   registerSimCommand(program, run);
   registerDbCommands(program, run);
-  registerInitCommand(program, run); // TEMP-INIT
+  registerInitCommand(program, run);
 
   try {
     await program.parseAsync(argv as string[], { from: "user" });

@@ -285,6 +285,7 @@ async function callModel<I, O>(
   let lastError = "";
   let outageSince: number | undefined;
   let outageRetries = 0;
+  let dispatched = false;
   for (let attempt = 1; attempt <= model.maxAttempts; attempt++) {
     const reservation = runtime.budget.reserve(
       callCostNanos({ prompt: estimatedPrompt, cached: 0, completion: ceiling }, model.nanoPrices),
@@ -295,6 +296,12 @@ async function callModel<I, O>(
     try {
       await model.bucket.take(estimatedPrompt + ceiling, step.signal);
       await model.limiter.acquire(step.signal);
+      if (!dispatched) {
+        // Written (batched) as the call goes out: if the process dies before the answer is
+        // recorded, resume can tell how many calls were lost in flight.
+        dispatched = true;
+        record(runtime, step, doc, model, hash, DISPATCHED);
+      }
       let completion: ChatCompletion;
       let headers: Headers;
       try {
@@ -385,7 +392,7 @@ async function callModel<I, O>(
 }
 
 interface CallRecord {
-  readonly status: "succeeded" | "failed";
+  readonly status: "dispatched" | "succeeded" | "failed";
   readonly attempts: number;
   readonly usage: Usage;
   readonly latencyMs: number | null;
@@ -394,6 +401,17 @@ interface CallRecord {
   readonly error: string | null;
   readonly output: string | null;
 }
+
+const DISPATCHED: CallRecord = {
+  status: "dispatched",
+  attempts: 0,
+  usage: ZERO_USAGE,
+  latencyMs: null,
+  cacheHit: false,
+  cachedFrom: null,
+  error: null,
+  output: null,
+};
 
 function failedAttempt(attempts: number, latencyMs: number | null, error: string): CallRecord {
   return {

@@ -12,7 +12,8 @@ export interface LedgerEntry {
   readonly providerModel: string;
   readonly endpoint: string;
   readonly requestHash: string;
-  readonly status: "succeeded" | "failed";
+  /** `dispatched`: the call was sent; its outcome follows on a row of its own. */
+  readonly status: "dispatched" | "succeeded" | "failed";
   readonly attempts: number;
   readonly promptTokens: number;
   readonly cachedTokens: number;
@@ -246,4 +247,24 @@ export async function totalMaterializationCost(
     completionTokens: row.completion_tokens,
     costUsd: row.cost_usd,
   };
+}
+
+/**
+ * Calls a run sent whose outcome was never recorded (the process died with them in flight):
+ * documents with a `dispatched` row and no row saying how the call ended.
+ *
+ * @example
+ * const lost = await callsLostInFlight(store.db, runId);
+ */
+export async function callsLostInFlight(db: Kysely<Database>, runId: string): Promise<number> {
+  const row = await sql<{ lost: number }>`
+    select count(*)::int as lost
+      from strata.inference_calls d
+     where d.run_id = ${runId} and d.status = 'dispatched'
+       and not exists (
+         select 1 from strata.inference_calls f
+          where f.run_id = d.run_id and f.materialization_id = d.materialization_id
+            and f.document_id = d.document_id and f.model = d.model
+            and f.status <> 'dispatched')`.execute(db);
+  return row.rows[0]?.lost ?? 0;
 }

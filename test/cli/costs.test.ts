@@ -22,6 +22,7 @@ import {
 import { CLI_TEST_OPTIONS } from "../helpers/project-fixture.js";
 import type { CliResult } from "../helpers/run-cli.js";
 import { BACKENDS } from "../helpers/test-store.js";
+import { migrate } from "../../src/store/migrator.js";
 
 // These tests run the compiled CLI (`npm test` builds it first; run `npm run build` before
 // running vitest directly) against one project per backend whose ledger is written straight
@@ -121,8 +122,10 @@ describe.each(BACKENDS)("strata costs on %s", (backend) => {
 
   beforeAll(async () => {
     project = await createBackendProject(backend, COSTS_PROJECT);
-    ok(await project.cli(["list"])); // loads the project and migrates the database
     await withStore(project, async (store) => {
+      // the embedded database starts migrated; a new Postgres database is migrated here, as the
+      // CLI's first command would
+      await migrate(store.db);
       await seedCostLedger(store.db);
       for (const grouping of COST_GROUPINGS) {
         expected.set(grouping, jsonRows(await queryCosts(store.db, grouping)));
@@ -174,15 +177,17 @@ describe.each(BACKENDS)("strata costs on %s", (backend) => {
     "prints every grouping as JSON equal to queryCosts and to the strata.cost_by_* views",
     CLI_TEST_OPTIONS,
     async () => {
+      const printed = new Map<CostGrouping, JsonRow[]>();
       for (const grouping of COST_GROUPINGS) {
-        const printed = JSON.parse(ok(await costs("--by", grouping, "--format", "json")));
-        expect(trimmed(printed), grouping).toEqual(expected.get(grouping));
+        const rows = JSON.parse(ok(await costs("--by", grouping, "--format", "json")));
+        printed.set(grouping, rows);
+        expect(trimmed(rows), grouping).toEqual(expected.get(grouping));
         const view = views.get(grouping);
-        if (view !== undefined) expect(trimmed(printed), grouping).toEqual(view);
+        if (view !== undefined) expect(trimmed(rows), grouping).toEqual(view);
       }
       // the DESIGN.md shape, and the hand-computed exact numbers
-      const byModel = JSON.parse(ok(await costs("--by", "model", "--format", "json")));
-      expect(Object.keys(byModel[0]).sort()).toEqual(
+      const byModel = printed.get("model") ?? [];
+      expect(Object.keys(byModel[0] ?? {}).sort()).toEqual(
         [
           "cacheHits",
           "cachedTokens",
@@ -347,8 +352,6 @@ describe.each(BACKENDS)("strata costs on %s", (backend) => {
     const noRun = usageError(await costs("--run", "nosuchrun"));
     expect(noRun).toMatch(/nosuchrun/);
     expect(noRun.trim().split("\n")).toHaveLength(1);
-    const ambiguous = usageError(await costs("--run", "run-"));
-    expect(ambiguous).toMatch(/ambiguous/);
     const badSelection = usageError(await costs("--asset", "key:a and"));
     expect(badSelection).toMatch(/column \d+/);
     expect(badSelection).toContain("key:a and");
@@ -371,9 +374,8 @@ describe.each(BACKENDS)("strata costs on %s", (backend) => {
           select (select count(*) from strata.inference_calls) as calls,
                  (select count(*) from strata.runs) as runs`.execute(store.db);
         expect(rows.map((r) => [Number(r.calls), Number(r.runs)])).toEqual([[15, 3]]);
+        expect(jsonRows(await queryCosts(store.db, "model"))).toEqual(expected.get("model"));
       });
-      const after = trimmed(JSON.parse(ok(await costs("--by", "model", "--format", "json"))));
-      expect(after).toEqual(expected.get("model"));
     },
   );
 });

@@ -1,3 +1,4 @@
+import { rm } from "node:fs/promises";
 import Table from "cli-table3";
 import type { Command } from "commander";
 import { StrataError } from "../../errors.js";
@@ -6,6 +7,8 @@ import {
   remainingPlan,
   stepId,
 } from "../../materialize/materialization-plan.js";
+import { callsLostInFlight } from "../../store/cost-ledger.js";
+import { pruneRuns } from "../../store/retention.js";
 import {
   findRun,
   listRuns,
@@ -79,6 +82,7 @@ export function registerRunsCommands(program: Command, run: CommandRunner): void
     );
 
   registerResume(runs, run);
+  registerPrune(runs, run);
 
   runs
     .command("show")
@@ -252,6 +256,13 @@ function registerResume(runs: Command, run: CommandRunner): void {
             `every step of run ${original.id} has succeeded; there is nothing to resume`,
           );
         }
+        const lost = await callsLostInFlight(store.db, original.id);
+        if (lost > 0) {
+          writeLine(
+            ctx.io.stderr,
+            `strata: run ${original.id} had ${lost} call(s) in flight when it stopped; the endpoint may have billed them without strata recording the answers`,
+          );
+        }
         const saved = original.options as { concurrency?: number; noCache?: boolean };
         const result = await runPlan(ctx, project, store, rest, {
           maxCostUsd: maxCost ?? original.maxCostUsd,
@@ -264,6 +275,58 @@ function registerResume(runs: Command, run: CommandRunner): void {
           resumedFrom: original.id,
         });
         return result.status === "succeeded" ? EXIT_OK : EXIT_FAILED;
+      }),
+    );
+}
+
+function registerPrune(runs: Command, run: CommandRunner): void {
+  runs
+    .command("prune")
+    .description(
+      "delete old runs' ledger rows and the Arrow files of materializations that are no longer the latest",
+    )
+    .requiredOption("--older-than <age>", "runs that ended longer ago than this (30d, 12h)")
+    .option("--dry-run", "say what would be deleted and delete nothing")
+    .action((_options: unknown, command: Command) =>
+      run(async (ctx: CliContext) => {
+        const options = command.optsWithGlobals<{
+          olderThan: string;
+          dryRun?: boolean;
+          json?: boolean;
+        }>();
+        const age = /^(\d+)\s*(d|h)$/.exec(options.olderThan.trim());
+        if (age === null) {
+          throw new StrataError(
+            "bad_usage",
+            `--older-than must be an age such as 30d or 12h, not "${options.olderThan}"`,
+          );
+        }
+        const ms = Number(age[1]) * (age[2] === "d" ? 86_400_000 : 3_600_000);
+        const store = await ctx.store();
+        const result = await pruneRuns(store.db, new Date(Date.now() - ms), {
+          dryRun: options.dryRun === true,
+        });
+        if (options.dryRun !== true) {
+          for (const path of result.storagePaths) await rm(path, { force: true });
+        }
+        const verb = options.dryRun ? "would delete" : "deleted";
+        if (options.json) {
+          writeLine(
+            ctx.io.stdout,
+            JSON.stringify({
+              dryRun: options.dryRun === true,
+              runs: result.runs,
+              materializations: result.materializations,
+              ledgerRows: result.ledgerRows,
+              files: result.storagePaths.length,
+            }),
+          );
+        } else {
+          writeLine(
+            ctx.io.stdout,
+            `${verb} ${result.runs} run(s), ${result.materializations} materialization(s) with their Arrow files, ${result.ledgerRows} ledger row(s); the latest materialization of every asset partition is kept`,
+          );
+        }
       }),
     );
 }
