@@ -7,6 +7,7 @@ import {
   type CostRow,
   queryCosts,
 } from "../../src/store/cost-queries.js";
+import { migrate } from "../../src/store/migrator.js";
 import {
   type BackendProject,
   createBackendProject,
@@ -22,7 +23,6 @@ import {
 import { CLI_TEST_OPTIONS } from "../helpers/project-fixture.js";
 import type { CliResult } from "../helpers/run-cli.js";
 import { BACKENDS } from "../helpers/test-store.js";
-import { migrate } from "../../src/store/migrator.js";
 
 // These tests run the compiled CLI (`npm test` builds it first; run `npm run build` before
 // running vitest directly) against one project per backend whose ledger is written straight
@@ -199,9 +199,7 @@ describe.each(BACKENDS)("strata costs on %s", (backend) => {
         ].sort(),
       );
       expect(
-        Object.fromEntries(
-          byModel.map((r: JsonRow) => [r.model, trimDecimal(String(r.costUsd))]),
-        ),
+        Object.fromEntries(byModel.map((r: JsonRow) => [r.model, trimDecimal(String(r.costUsd))])),
       ).toEqual({
         large: SEED_EXPECTED.byModel.large.costUsd,
         nano: SEED_EXPECTED.byModel.nano.costUsd,
@@ -295,68 +293,74 @@ describe.each(BACKENDS)("strata costs on %s", (backend) => {
         })),
       ).toEqual(
         documents.map((d) =>
-          Object.fromEntries(
-            Object.entries(d).map(([k, v]) => [k, v === null ? "" : String(v)]),
-          ),
+          Object.fromEntries(Object.entries(d).map(([k, v]) => [k, v === null ? "" : String(v)])),
         ),
       );
       expect(asObjects.find((o) => o.document === QUOTED_DOCUMENT)?.model).toBe("large, small");
     },
   );
 
-  it("filters by --run prefix, --asset selection, --model and --since", CLI_TEST_OPTIONS, async () => {
-    const json = async (...args: string[]) =>
-      trimmed(JSON.parse(ok(await costs(...args, "--format", "json"))));
+  it(
+    "filters by --run prefix, --asset selection, --model and --since",
+    CLI_TEST_OPTIONS,
+    async () => {
+      const json = async (...args: string[]) =>
+        trimmed(JSON.parse(ok(await costs(...args, "--format", "json"))));
 
-    expect(await json("--by", "model", "--run", "run-b")).toEqual(filtered.get("run"));
-    expect(filtered.get("run")?.map((r) => r.model)).toEqual(["nano", "small"]);
+      expect(await json("--by", "model", "--run", "run-b")).toEqual(filtered.get("run"));
+      expect(filtered.get("run")?.map((r) => r.model)).toEqual(["nano", "small"]);
 
-    const llm = await json("--by", "asset", "--asset", "group:llm");
-    expect(llm).toEqual(filtered.get("asset"));
-    expect(llm.map((r) => r.asset)).toEqual(["analyses", "summaries"]);
+      const llm = await json("--by", "asset", "--asset", "group:llm");
+      expect(llm).toEqual(filtered.get("asset"));
+      expect(llm.map((r) => r.asset)).toEqual(["analyses", "summaries"]);
 
-    const nano = await json("--by", "day", "--model", "nano");
-    expect(nano).toEqual(filtered.get("model"));
-    expect(nano.map((r) => r.costUsd)).toEqual([
-      "0.00000022345678989",
-      "0.0000000123456789",
-      "0",
-    ]);
+      const nano = await json("--by", "day", "--model", "nano");
+      expect(nano).toEqual(filtered.get("model"));
+      expect(nano.map((r) => r.costUsd)).toEqual([
+        "0.00000022345678989",
+        "0.0000000123456789",
+        "0",
+      ]);
 
-    const lastWeek = await json("--by", "run", "--since", "7d");
-    expect(lastWeek).toEqual(filtered.get("since7d"));
-    // ten days ago falls out; only the last hour's calls are left
-    expect(lastWeek.map((r) => r.run)).toEqual([SEED_RUNS.beta, SEED_RUNS.gamma]);
-    expect(lastWeek[0]?.costUsd).toBe("0");
+      const lastWeek = await json("--by", "run", "--since", "7d");
+      expect(lastWeek).toEqual(filtered.get("since7d"));
+      // ten days ago falls out; only the last hour's calls are left
+      expect(lastWeek.map((r) => r.run)).toEqual([SEED_RUNS.beta, SEED_RUNS.gamma]);
+      expect(lastWeek[0]?.costUsd).toBe("0");
 
-    const thisYear = await json("--by", "run", "--since", "2026-01-01");
-    expect(thisYear).toEqual(filtered.get("sinceDate"));
-    // 2025-12-31T23:30Z is before 2026-01-01 (UTC)
-    expect(thisYear.map((r) => [r.run, r.costUsd])).toEqual([
-      [SEED_RUNS.beta, SEED_EXPECTED.byRun[SEED_RUNS.beta]],
-      [SEED_RUNS.gamma, SEED_EXPECTED.byRun[SEED_RUNS.gamma]],
-    ]);
+      const thisYear = await json("--by", "run", "--since", "2026-01-01");
+      expect(thisYear).toEqual(filtered.get("sinceDate"));
+      // 2025-12-31T23:30Z is before 2026-01-01 (UTC)
+      expect(thisYear.map((r) => [r.run, r.costUsd])).toEqual([
+        [SEED_RUNS.beta, SEED_EXPECTED.byRun[SEED_RUNS.beta]],
+        [SEED_RUNS.gamma, SEED_EXPECTED.byRun[SEED_RUNS.gamma]],
+      ]);
 
-    const combined = await json("--by", "document", "--run", SEED_RUNS.gamma, "--model", "small");
-    expect(combined).toEqual(filtered.get("combined"));
-    expect(combined.map((r) => [r.asset, r.document, r.costUsd])).toEqual([
-      ["analyses", "doc1", "0"],
-      ["report", QUOTED_DOCUMENT, "0.0000014"],
-    ]);
-  });
+      const combined = await json("--by", "document", "--run", SEED_RUNS.gamma, "--model", "small");
+      expect(combined).toEqual(filtered.get("combined"));
+      expect(combined.map((r) => [r.asset, r.document, r.costUsd])).toEqual([
+        ["analyses", "doc1", "0"],
+        ["report", QUOTED_DOCUMENT, "0.0000014"],
+      ]);
+    },
+  );
 
-  it("rejects bad options with exit 2 and a message naming the option", CLI_TEST_OPTIONS, async () => {
-    expect(usageError(await costs("--by", "color"))).toMatch(/--by[\s\S]*color/);
-    expect(usageError(await costs("--format", "xml"))).toMatch(/--format[\s\S]*xml/);
-    expect(usageError(await costs("--since", "yesterday"))).toMatch(/--since[\s\S]*yesterday/);
-    const noRun = usageError(await costs("--run", "nosuchrun"));
-    expect(noRun).toMatch(/nosuchrun/);
-    expect(noRun.trim().split("\n")).toHaveLength(1);
-    const badSelection = usageError(await costs("--asset", "key:a and"));
-    expect(badSelection).toMatch(/column \d+/);
-    expect(badSelection).toContain("key:a and");
-    expect(badSelection.trim().split("\n")).toHaveLength(1);
-  });
+  it(
+    "rejects bad options with exit 2 and a message naming the option",
+    CLI_TEST_OPTIONS,
+    async () => {
+      expect(usageError(await costs("--by", "color"))).toMatch(/--by[\s\S]*color/);
+      expect(usageError(await costs("--format", "xml"))).toMatch(/--format[\s\S]*xml/);
+      expect(usageError(await costs("--since", "yesterday"))).toMatch(/--since[\s\S]*yesterday/);
+      const noRun = usageError(await costs("--run", "nosuchrun"));
+      expect(noRun).toMatch(/nosuchrun/);
+      expect(noRun.trim().split("\n")).toHaveLength(1);
+      const badSelection = usageError(await costs("--asset", "key:a and"));
+      expect(badSelection).toMatch(/column \d+/);
+      expect(badSelection).toContain("key:a and");
+      expect(badSelection.trim().split("\n")).toHaveLength(1);
+    },
+  );
 
   it(
     "treats SQL-looking --run, --model, --asset and --since as data: the schema survives",

@@ -105,7 +105,9 @@ describe.each(BACKENDS)("queryCosts on %s", (backend) => {
     columns: ReadonlyArray<[name: string, column: string]>,
     where: RawBuilder<unknown> = sql`true`,
   ): Promise<Comparable[]> {
-    const select = sql.join(columns.map(([name, column]) => sql`${sql.ref(column)} as ${sql.ref(name)}`));
+    const select = sql.join(
+      columns.map(([name, column]) => sql`${sql.ref(column)} as ${sql.ref(name)}`),
+    );
     const groupBy = sql.join(columns.map(([, column]) => sql.ref(column)));
     const result = await sql<AggregateRow & Record<string, string | null>>`
       select ${select}, ${HAND_AGGREGATES}
@@ -118,16 +120,15 @@ describe.each(BACKENDS)("queryCosts on %s", (backend) => {
     );
   }
 
-  it.each(VIEWS)("groups by $grouping exactly as strata.$view does, row for row", async ({
-    grouping,
-    view,
-    column,
-  }) => {
-    const fromView = await viewRows(view, column, grouping);
-    const fromQuery = comparable(await queryCosts(store.db, grouping));
-    expect(fromView.length).toBeGreaterThanOrEqual(3);
-    expect(fromQuery).toEqual(fromView);
-  });
+  it.each(VIEWS)(
+    "groups by $grouping exactly as strata.$view does, row for row",
+    async ({ grouping, view, column }) => {
+      const fromView = await viewRows(view, column, grouping);
+      const fromQuery = comparable(await queryCosts(store.db, grouping));
+      expect(fromView.length).toBeGreaterThanOrEqual(3);
+      expect(fromQuery).toEqual(fromView);
+    },
+  );
 
   it("matches the views' exact decimals also when Postgres compares them as numeric", async () => {
     for (const { grouping, view, column } of VIEWS) {
@@ -229,9 +230,9 @@ describe.each(BACKENDS)("queryCosts on %s", (backend) => {
       ["partition", "partition_key"],
       ["document", "document_id"],
     ]);
-    expect(rows.map(({ group: { model: _, ...group }, ...metrics }) => ({ group, ...metrics }))).toEqual(
-      hand,
-    );
+    expect(
+      rows.map(({ group: { model: _, ...group }, ...metrics }) => ({ group, ...metrics })),
+    ).toEqual(hand);
     expect(rows).toHaveLength(7);
   });
 
@@ -331,26 +332,26 @@ describe.each(BACKENDS)("queryCosts on %s", (backend) => {
       ],
     };
 
-    it.each(cases)("restricts every grouping to the rows $name keeps", async ({
-      filter,
-      where,
-    }) => {
-      for (const grouping of Object.keys(GROUP_COLUMNS) as CostGrouping[]) {
-        const rows = comparable(await queryCosts(store.db, grouping, filter())).map(
-          ({ group: { model, ...group }, ...metrics }) => ({
-            group: grouping === "model" ? { model: model ?? null, ...group } : group,
-            ...metrics,
-          }),
-        );
-        const expected =
-          grouping === "day"
-            ? await handDayRows(where())
-            : await handRows(GROUP_COLUMNS[grouping], where());
-        expect(rows, grouping).toEqual(expected);
-        const everything = await queryCosts(store.db, grouping);
-        expect(rows.length, grouping).toBeLessThanOrEqual(everything.length);
-      }
-    });
+    it.each(cases)(
+      "restricts every grouping to the rows $name keeps",
+      async ({ filter, where }) => {
+        for (const grouping of Object.keys(GROUP_COLUMNS) as CostGrouping[]) {
+          const rows = comparable(await queryCosts(store.db, grouping, filter())).map(
+            ({ group: { model, ...group }, ...metrics }) => ({
+              group: grouping === "model" ? { model: model ?? null, ...group } : group,
+              ...metrics,
+            }),
+          );
+          const expected =
+            grouping === "day"
+              ? await handDayRows(where())
+              : await handRows(GROUP_COLUMNS[grouping], where());
+          expect(rows, grouping).toEqual(expected);
+          const everything = await queryCosts(store.db, grouping);
+          expect(rows.length, grouping).toBeLessThanOrEqual(everything.length);
+        }
+      },
+    );
 
     async function handDayRows(where: RawBuilder<unknown>): Promise<Comparable[]> {
       const result = await sql<AggregateRow & { day: string }>`

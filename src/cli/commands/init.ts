@@ -164,7 +164,7 @@ export default defineProject({
   endpoints: {
     // Any OpenAI-compatible server (vLLM, SGLang, a hosted API). The default is where
     // \`npx strata sim\` listens; the API key comes from OPENAI_API_KEY.
-    local: { baseURL: process.env.${ENDPOINT_URL_ENV} ?? "${DEFAULT_SIM_URL}", maxConcurrency: 16 },
+    local: { baseURL: process.env.${ENDPOINT_URL_ENV} || "${DEFAULT_SIM_URL}", maxConcurrency: 16 },
   },
   models: {
     // \`name\` is the model the endpoint serves; prices are USD per million tokens.

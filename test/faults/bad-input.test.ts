@@ -1,0 +1,614 @@
+import { join } from "node:path";
+import { sql } from "kysely";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { parseSince } from "../../src/cli/commands/costs.js";
+import { parsePositiveInt, parseUsd } from "../../src/cli/option-parsers.js";
+import { type LoadedProject, loadProject } from "../../src/cli/project-loader.js";
+import type { StrataErrorCode } from "../../src/errors.js";
+import { selectAssets } from "../../src/lineage/selection-evaluator.js";
+import { planMaterialization } from "../../src/materialize/materialization-plan.js";
+import { normalizeComputeResult } from "../../src/materialize/value-storage.js";
+import { type Simulator, startSimulator } from "../../src/sim/simulator.js";
+import { findRun } from "../../src/store/run-queries.js";
+import {
+  embeddedDataDir,
+  openEmbeddedStore,
+  openPostgresStore,
+  type Store,
+} from "../../src/store/store.js";
+import { type DatabaseSnapshot, snapshotDatabase } from "../helpers/db-snapshot.js";
+import { createProjectFixture, type ProjectFixture } from "../helpers/project-fixture.js";
+import type { CliResult } from "../helpers/run-cli.js";
+import { createTestDatabase } from "../helpers/test-store.js";
+
+// One table of malformed inputs. Each row is checked twice: in this process through the library
+// function the CLI calls (for the exact error code), and through the compiled CLI (`npm run
+// build` first) for exit code 2, a one-line message naming the problem and a database left
+// exactly as it was. Inputs refused before anything runs share one project directory (each row
+// has its own project file, passed with --project) and one database: Postgres when
+// TEST_DATABASE_URL is set, else the embedded database, where processes that open it take turns.
+// Inputs only found while a run is under way (a compute returning a non-row value, bad document
+// ids, an unknown model, a document over the context window) are recorded as a failed run.
+
+const POSTGRES = process.env.TEST_DATABASE_URL !== undefined;
+
+const HEADER = `import { asset, dailyPartitions, defineProject, staticPartitions } from "strata";
+const rows = async () => [{ id: "1", text: "x" }];
+`;
+
+const BASE_ASSETS = `
+export const documents = asset({
+  key: "raw/documents",
+  group: "ingest",
+  partitions: staticPartitions(["en", "de"]),
+  compute: rows,
+});
+export const analyses = asset({
+  key: "analyses",
+  deps: { documents },
+  partitions: staticPartitions(["en", "de"]),
+  compute: rows,
+});
+export const events = asset({
+  key: "events",
+  partitions: dailyPartitions({ start: "2026-01-01" }),
+  compute: rows,
+});
+export const report = asset({ key: "report", compute: rows });
+`;
+
+const MODELS = `
+  endpoints: { local: { baseURL: "http://127.0.0.1:9/v1" } },
+  models: {
+    small: {
+      endpoint: "local",
+      name: "m",
+      price: { inputPerMTok: 0.1, cachedInputPerMTok: 0.01, outputPerMTok: 0.4 },
+    },
+  },`;
+
+/** The valid project every row that is not about the project file runs against. */
+const BASE_PROJECT = `${HEADER}${BASE_ASSETS}
+export default defineProject({
+  assets: [documents, analyses, events, report],${MODELS}
+});
+`;
+
+/** A project file whose body follows the import and a `rows` compute. */
+const projectWith = (body: string) => `${HEADER}${body}\n`;
+
+interface RefusedContext {
+  /** The row's project file (the base project when the row has none of its own). */
+  readonly file: string;
+  readonly base: LoadedProject;
+  readonly store: () => Promise<Store>;
+  /** A run that succeeded. */
+  readonly succeededRun: string;
+}
+
+/** An input refused before anything runs: exit 2, the exact code, nothing recorded. */
+interface Refused {
+  /** Reads after "refuses ...". */
+  readonly name: string;
+  readonly code: StrataErrorCode;
+  /** The row's own project file; without it, the base project. */
+  readonly project?: string;
+  /** The CLI arguments, after `--project FILE` (and `--database-url` on Postgres). */
+  readonly args: (ctx: RefusedContext) => ReadonlyArray<string>;
+  /** Texts the one-line message contains. */
+  readonly says: (ctx: RefusedContext) => ReadonlyArray<string>;
+  /** The library call the CLI makes for this input; it must reject with `code`. */
+  readonly library?: (ctx: RefusedContext) => Promise<unknown> | unknown;
+  /** The command opens the database (on the embedded one, such commands take turns). */
+  readonly opensStore?: boolean;
+  /** Leave out `--project`: the row passes its own. */
+  readonly noProjectFlag?: boolean;
+}
+
+const load = (ctx: RefusedContext) => loadProject(ctx.file);
+const plan = (ctx: RefusedContext, request: Parameters<typeof planMaterialization>[1]) =>
+  planMaterialization(ctx.base.graph, { now: new Date("2026-03-01T12:00:00Z"), ...request });
+
+const REFUSED: ReadonlyArray<Refused> = [
+  // project files that throw, export nothing or the wrong thing
+  {
+    name: "a project file that throws while loading, naming the line",
+    code: "project_load",
+    project: projectWith(`throw new Error("the config server is down");`),
+    args: () => ["list"],
+    says: (c) => [`project file "${c.file}" failed to load at line 3`, "the config server is down"],
+    library: load,
+  },
+  {
+    name: "a project file with a syntax error, naming line and column",
+    code: "project_load",
+    project: projectWith(`export default defineProject({ assets: [ });`),
+    args: () => ["list"],
+    says: (c) => [`project file "${c.file}" has a syntax error at line 3`],
+    library: load,
+  },
+  {
+    name: "a project file that exports nothing",
+    code: "bad_project",
+    project: projectWith(`export const documents = asset({ key: "raw/documents", compute: rows });`),
+    args: () => ["materialize", "--select", "*"],
+    says: (c) => [`project file "${c.file}" has no default export`, "export default defineProject"],
+    library: load,
+  },
+  {
+    name: "a project file that exports a plain object instead of defineProject()",
+    code: "bad_project",
+    project: projectWith(`export default { assets: [] };`),
+    args: () => ["list"],
+    says: () => ["exports a plain object by default", "wrap it in defineProject()"],
+    library: load,
+  },
+  {
+    name: "a project file that exports a number",
+    code: "bad_project",
+    project: projectWith(`export default 42;`),
+    args: () => ["lineage"],
+    says: () => ["exports a number by default, not a project"],
+    library: load,
+  },
+  {
+    name: "a project file that exports a function",
+    code: "bad_project",
+    project: projectWith(`export default () => defineProject({ assets: [] });`),
+    args: () => ["list"],
+    says: () => ["exports a function by default, not a project"],
+    library: load,
+  },
+  {
+    name: "a project file that does not exist",
+    code: "project_load",
+    args: (c) => ["--project", join(c.base.dir, "missing.config.ts"), "list"],
+    noProjectFlag: true,
+    says: (c) => [`project file "${join(c.base.dir, "missing.config.ts")}" not found`],
+    library: (c) => loadProject(join(c.base.dir, "missing.config.ts")),
+  },
+  // the graph
+  {
+    name: "a cycle of three assets, naming its path",
+    code: "cycle",
+    project: projectWith(`
+const a = asset({ key: "a", deps: { b: "b" }, compute: rows });
+const b = asset({ key: "b", deps: { c: "c" }, compute: rows });
+const c = asset({ key: "c", deps: { a }, compute: rows });
+export default defineProject({ assets: [a, b, c] });`),
+    args: () => ["materialize", "--select", "*"],
+    says: () => ["cycle", "a → b → c → a"],
+    library: load,
+  },
+  {
+    name: "an asset that depends on itself",
+    code: "cycle",
+    project: projectWith(`
+const a = asset({ key: "loop", deps: { self: "loop" }, compute: rows });
+export default defineProject({ assets: [a] });`),
+    args: () => ["list"],
+    says: () => ["cycle", "loop → loop"],
+    library: load,
+  },
+  {
+    name: "a duplicate asset key",
+    code: "duplicate_key",
+    project: projectWith(`
+const a = asset({ key: "analyses", compute: rows });
+const b = asset({ key: "analyses", group: "other", compute: rows });
+export default defineProject({ assets: [a, b] });`),
+    args: () => ["materialize", "--select", "analyses"],
+    says: () => ['asset key "analyses" is defined 2 times'],
+    library: load,
+  },
+  {
+    name: "an unknown dep, suggesting the closest key",
+    code: "unknown_dep",
+    project: projectWith(`
+const documents = asset({ key: "raw/documents", compute: rows });
+const analyses = asset({ key: "analyses", deps: { docs: "raw/document" }, compute: rows });
+export default defineProject({ assets: [documents, analyses] });`),
+    args: () => ["lineage", "--format", "json"],
+    says: () => [
+      'asset "analyses" depends on unknown asset "raw/document"; did you mean "raw/documents"?',
+    ],
+    library: load,
+  },
+  {
+    name: "an asset key with a space in it",
+    code: "invalid_key",
+    project: projectWith(`
+const a = asset({ key: "raw documents", compute: rows });
+export default defineProject({ assets: [a] });`),
+    args: () => ["list"],
+    says: () => ['asset key "raw documents" is invalid'],
+    library: load,
+  },
+  {
+    name: "a model on an unknown endpoint, suggesting the closest",
+    code: "unknown_endpoint",
+    project: projectWith(`
+const a = asset({ key: "a", compute: rows });
+export default defineProject({
+  assets: [a],
+  endpoints: { local: { baseURL: "http://127.0.0.1:9/v1" } },
+  models: { small: { endpoint: "locl", name: "m", price: { inputPerMTok: 1, outputPerMTok: 1 } } },
+});`),
+    args: () => ["materialize", "--select", "a"],
+    says: () => ['model "small" uses unknown endpoint "locl"', 'did you mean "local"?'],
+    library: load,
+  },
+  {
+    name: "a model with a negative price",
+    code: "invalid_definition",
+    project: projectWith(`
+const a = asset({ key: "a", compute: rows });
+export default defineProject({
+  assets: [a],
+  endpoints: { local: { baseURL: "http://127.0.0.1:9/v1" } },
+  models: { small: { endpoint: "local", name: "m", price: { inputPerMTok: -1, outputPerMTok: 1 } } },
+});`),
+    args: () => ["list"],
+    says: () => ['model "small" has price.inputPerMTok -1'],
+    library: load,
+  },
+  {
+    name: "a partitioned asset reading an asset with other partitions",
+    code: "partition_mismatch",
+    project: projectWith(`
+const days = asset({ key: "days", partitions: dailyPartitions({ start: "2026-01-01" }), compute: rows });
+const langs = asset({ key: "langs", deps: { days }, partitions: staticPartitions(["en"]), compute: rows });
+export default defineProject({ assets: [days, langs] });`),
+    args: () => ["list"],
+    says: () => ['"langs"', '"days"'],
+    library: load,
+  },
+  // selections
+  {
+    name: "a selection that ends in the middle, naming the column",
+    code: "bad_selection",
+    args: () => ["materialize", "--select", "key:report and"],
+    says: () => ['at column 11 in "key:report and"'],
+    library: (c) => plan(c, { selection: "key:report and" }),
+  },
+  {
+    name: "a selection with an unclosed parenthesis",
+    code: "bad_selection",
+    args: () => ["list", "--select", "(key:report or key:events"],
+    says: () => ['"(key:report or key:events"', "column"],
+    library: (c) => selectAssets("(key:report or key:events", c.base.graph),
+    opensStore: true,
+  },
+  {
+    name: "a selection with an unknown attribute",
+    code: "bad_selection",
+    args: () => ["lineage", "--select", "colour:red"],
+    says: () => ['"colour:red"', "column 1"],
+    library: (c) => selectAssets("colour:red", c.base.graph),
+  },
+  {
+    name: "a selection with a stray character",
+    code: "bad_selection",
+    args: () => ["materialize", "--select", "report;"],
+    says: () => ['"report;"', "column 7"],
+    library: (c) => plan(c, { selection: "report;" }),
+  },
+  {
+    name: "a selection for `costs --asset` that does not parse",
+    code: "bad_selection",
+    args: () => ["costs", "--asset", "not"],
+    says: () => ['"not"', "column"],
+    library: (c) => selectAssets("not", c.base.graph),
+    opensStore: true,
+  },
+  {
+    name: "a selection that matches no asset",
+    code: "empty_selection",
+    args: () => ["materialize", "--select", "key:nothing/here"],
+    says: () => ['selection "key:nothing/here" matches no asset', "strata list"],
+    library: (c) => plan(c, { selection: "key:nothing/here" }),
+  },
+  {
+    name: "a group selection that matches no asset",
+    code: "empty_selection",
+    args: () => ["materialize", "--select", "group:nlp", "--dry-run"],
+    says: () => ['selection "group:nlp" matches no asset'],
+    library: (c) => plan(c, { selection: "group:nlp" }),
+  },
+  {
+    name: "`lineage` of an unknown asset, suggesting the closest",
+    code: "empty_selection",
+    args: () => ["lineage", "reprot"],
+    says: () => ['no asset has the key "reprot"; did you mean "report"?'],
+  },
+  // partitions
+  {
+    name: "a partitioned asset without --partition",
+    code: "bad_partition",
+    args: () => ["materialize", "--select", "raw/documents"],
+    says: () => ['asset "raw/documents" is partitioned', "--partition"],
+    library: (c) => plan(c, { selection: "raw/documents" }),
+  },
+  {
+    name: "an unknown static partition key, suggesting the closest",
+    code: "bad_partition",
+    args: () => ["materialize", "--select", "raw/documents", "--partition", "enn"],
+    says: () => ['"enn" is not a partition of asset "raw/documents"', 'did you mean "en"?'],
+    library: (c) => plan(c, { selection: "raw/documents", partitions: ["enn"] }),
+  },
+  {
+    name: "--partition for an asset that is not partitioned",
+    code: "bad_partition",
+    args: () => ["materialize", "--select", "report", "--partition", "en"],
+    says: () => ["no selected asset is partitioned"],
+    library: (c) => plan(c, { selection: "report", partitions: ["en"] }),
+  },
+  {
+    name: "a daily partition key that is not a date",
+    code: "bad_partition",
+    args: () => ["materialize", "--select", "events", "--partition", "2026-02-30"],
+    says: () => ['"2026-02-30" is not a partition of asset "events"'],
+    library: (c) => plan(c, { selection: "events", partitions: ["2026-02-30"] }),
+  },
+  {
+    name: "a partition range without ..",
+    code: "bad_partition",
+    args: () => ["materialize", "--select", "events", "--partition-range", "2026-01-05"],
+    says: () => ['partition range "2026-01-05" is not of the form FROM..TO'],
+    library: (c) => plan(c, { selection: "events", partitionRange: "2026-01-05" }),
+  },
+  {
+    name: "a partition range that runs backwards",
+    code: "bad_partition",
+    args: () => ["materialize", "--select", "events", "--partition-range", "2026-01-05..2026-01-02"],
+    says: () => ['partition range "2026-01-05..2026-01-02" runs backwards'],
+    library: (c) => plan(c, { selection: "events", partitionRange: "2026-01-05..2026-01-02" }),
+  },
+  {
+    name: "a partition range starting before the first partition",
+    code: "bad_partition",
+    args: () => ["materialize", "--select", "events", "--partition-range", "2025-12-30..2026-01-02"],
+    says: () => ['"2025-12-30" is not a partition of daily from 2026-01-01'],
+    library: (c) => plan(c, { selection: "events", partitionRange: "2025-12-30..2026-01-02" }),
+  },
+  {
+    name: "a partition range over static partitions with an unknown end",
+    code: "bad_partition",
+    args: () => ["materialize", "--select", "raw/documents", "--partition-range", "en..fr"],
+    says: () => ['"fr" is not a partition of'],
+    library: (c) => plan(c, { selection: "raw/documents", partitionRange: "en..fr" }),
+  },
+  // options
+  {
+    name: "a negative --max-cost",
+    code: "bad_usage",
+    args: () => ["materialize", "--select", "report", "--max-cost=-1"],
+    says: () => ['--max-cost must be a non-negative amount of USD such as 5 or 0.25, not "-1"'],
+    library: () => parseUsd("-1"),
+  },
+  {
+    name: "a --max-cost that is not a number",
+    code: "bad_usage",
+    args: () => ["materialize", "--select", "report", "--max-cost", "five"],
+    says: () => ['--max-cost must be a non-negative amount of USD', '"five"'],
+    library: () => parseUsd("five"),
+  },
+  {
+    name: "a --max-cost in exponent notation",
+    code: "bad_usage",
+    args: () => ["materialize", "--select", "report", "--max-cost", "1e3"],
+    says: () => ['--max-cost must be a non-negative amount of USD', '"1e3"'],
+    library: () => parseUsd("1e3"),
+  },
+  {
+    name: "a --max-cost for `runs resume` that is not a number",
+    code: "bad_usage",
+    args: (c) => ["runs", "resume", c.succeededRun, "--max-cost", "$5"],
+    says: () => ['--max-cost must be a non-negative amount of USD', '"$5"'],
+    library: () => parseUsd("$5"),
+  },
+  {
+    name: "a --concurrency of 0",
+    code: "bad_usage",
+    args: () => ["materialize", "--select", "report", "--concurrency", "0"],
+    says: () => ['--concurrency must be a positive integer, not "0"'],
+    library: () => parsePositiveInt("0", "--concurrency"),
+  },
+  {
+    name: "a --since that is neither a date nor a duration",
+    code: "bad_usage",
+    args: () => ["costs", "--since", "last tuesday"],
+    says: () => ['--since "last tuesday" is neither a date'],
+    library: () => parseSince("last tuesday"),
+  },
+  // runs
+  {
+    name: "`runs show` of an unknown run",
+    code: "run_not_found",
+    args: () => ["runs", "show", "no-such-run"],
+    says: () => ['no run has the id "no-such-run"'],
+    library: async (c) => findRun((await c.store()).db, "no-such-run"),
+    opensStore: true,
+  },
+  {
+    name: "`costs --run` of an unknown run",
+    code: "run_not_found",
+    args: () => ["costs", "--run", "no-such-run"],
+    says: () => ['no run has the id "no-such-run"'],
+    opensStore: true,
+  },
+  {
+    name: "`runs resume` of a run that succeeded",
+    code: "run_not_resumable",
+    args: (c) => ["runs", "resume", c.succeededRun],
+    says: (c) => [`run ${c.succeededRun} succeeded; there is nothing to resume`],
+    opensStore: true,
+  },
+];
+
+/** A database change or a CLI run of the embedded database waits for the one before it. */
+function serializer(): <T>(body: () => Promise<T>) => Promise<T> {
+  let tail: Promise<unknown> = Promise.resolve();
+  return (body) => {
+    const next = tail.then(body, body);
+    tail = next.catch(() => {});
+    return next;
+  };
+}
+
+/** A project directory, its database and the way to run the CLI and snapshot the database. */
+interface Workspace {
+  readonly project: ProjectFixture;
+  cli(args: ReadonlyArray<string>, env?: NodeJS.ProcessEnv): Promise<CliResult>;
+  /** Runs `body` with the database open in this process (taking turns on the embedded one). */
+  withStore<T>(body: (store: Store) => Promise<T>): Promise<T>;
+  snapshot(): Promise<DatabaseSnapshot>;
+  dispose(): Promise<void>;
+}
+
+async function createWorkspace(files: Readonly<Record<string, string>>): Promise<Workspace> {
+  if (POSTGRES) {
+    const project = await createProjectFixture(files);
+    const database = await createTestDatabase();
+    const store = await openPostgresStore(database.url);
+    let migrated = false;
+    const ws: Workspace = {
+      project,
+      cli: (args, env) => project.cli(["--database-url", database.url, ...args], env),
+      withStore: async (body) => {
+        if (!migrated) throw new Error("run the CLI once before opening the store");
+        return body(store);
+      },
+      snapshot: () => snapshotDatabase(store.db, project.dir),
+      dispose: async () => {
+        await store.close();
+        await database.drop();
+        await project.remove();
+      },
+    };
+    return {
+      ...ws,
+      cli: async (args, env) => {
+        const result = await ws.cli(args, env);
+        migrated = true;
+        return result;
+      },
+    };
+  }
+  const project = await createProjectFixture(files, { migratedDatabase: true });
+  const turn = serializer();
+  const withStore = <T>(body: (store: Store) => Promise<T>) =>
+    turn(async () => {
+      const store = await openEmbeddedStore(embeddedDataDir(project.dir));
+      try {
+        return await body(store);
+      } finally {
+        await store.close();
+      }
+    });
+  return {
+    project,
+    cli: (args, env) => turn(() => project.cli(args, env)),
+    withStore,
+    snapshot: () => withStore((store) => snapshotDatabase(store.db, project.dir)),
+    dispose: project.remove,
+  };
+}
+
+/** The file name of row `i`'s project. */
+const rowFile = (i: number) => `bad-${String(i).padStart(2, "0")}.config.ts`;
+
+const stderrLines = (result: CliResult) =>
+  result.stderr.split("\n").filter((line) => line.trim() !== "");
+
+describe("bad input is refused with its code, exit code 2 and nothing recorded", () => {
+  let ws: Workspace;
+  let ctxOf: (row: Refused, i: number) => RefusedContext;
+  let before: DatabaseSnapshot;
+
+  beforeAll(async () => {
+    const files: Record<string, string> = { "strata.config.ts": BASE_PROJECT };
+    REFUSED.forEach((row, i) => {
+      if (row.project !== undefined) files[rowFile(i)] = row.project;
+    });
+    ws = await createWorkspace(files);
+    // One successful run, for the rows about runs; it also syncs the base project's catalog.
+    const seeded = await ws.cli(["materialize", "--select", "report", "--json"]);
+    expect(seeded.stderr).toBe("");
+    expect(seeded.code).toBe(0);
+    const succeededRun = (JSON.parse(seeded.stdout) as { runId: string }).runId;
+    const base = await loadProject(ws.project.file);
+    ctxOf = (row, i) => ({
+      file: row.project === undefined ? ws.project.file : join(ws.project.dir, rowFile(i)),
+      base,
+      succeededRun,
+      store: () => {
+        throw new Error("use ws.withStore");
+      },
+    });
+    before = await ws.snapshot();
+    expect(before.rows.runs).toBe(1);
+    expect(before.catalogFingerprint).not.toBeNull();
+  }, 120_000);
+
+  afterAll(async () => {
+    await ws?.dispose();
+  });
+
+  it(`has at least 30 malformed inputs (${REFUSED.length})`, () => {
+    expect(REFUSED.length).toBeGreaterThanOrEqual(30);
+  });
+
+  describe("in the library, with the exact code", () => {
+    it.each(REFUSED.map((row, i) => [row.name, row, i] as const).filter(([, r]) => r.library))(
+      "refuses %s",
+      async (_name, row, i) => {
+        const ctx = ctxOf(row, i);
+        const call = async () => {
+          if (row.opensStore) {
+            return ws.withStore((store) =>
+              Promise.resolve(row.library!({ ...ctx, store: async () => store })),
+            );
+          }
+          return row.library!(ctx);
+        };
+        const error = await call().then(
+          () => undefined,
+          (e: unknown) => e,
+        );
+        expect(error, "the call must throw").toBeInstanceOf(Error);
+        expect((error as { code?: string }).code).toBe(row.code);
+        for (const text of row.says(ctx)) expect((error as Error).message).toContain(text);
+      },
+    );
+  });
+
+  // Rows run four at a time on Postgres; on the embedded database, commands that open it take
+  // turns with each other and with the snapshots.
+  describe.concurrent("through the CLI: exit code 2, one line naming it, database unchanged", () => {
+    it.each(REFUSED.map((row, i) => [row.name, row, i] as const))(
+      "refuses %s",
+      async (_name, row, i) => {
+        const ctx = ctxOf(row, i);
+        const projectArgs = row.noProjectFlag ? [] : ["--project", ctx.file];
+        const run = () => ws.cli([...projectArgs, ...row.args(ctx)]);
+        const result = row.opensStore || POSTGRES ? await run() : await ws.project.cli(
+          POSTGRES ? [] : [...projectArgs, ...row.args(ctx)],
+        );
+        const lines = stderrLines(result);
+        expect(result.code, result.stderr).toBe(2);
+        expect(result.stdout).toBe("");
+        // one line, unless the message lists several problems
+        expect(lines, result.stderr).toHaveLength(1);
+        expect(lines[0]).toMatch(/^strata: /);
+        for (const text of row.says(ctx)) expect(lines[0]).toContain(text);
+        expect(result.stderr).not.toMatch(/\n\s+at /);
+        if (POSTGRES) expect(await ws.snapshot()).toEqual(before);
+      },
+    );
+  });
+
+  it("left the database, the catalog and the stored files exactly as they were", async () => {
+    expect(await ws.snapshot()).toEqual(before);
+  });
+});

@@ -1,0 +1,138 @@
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { RunResult } from "../../../src/materialize/materialize.js";
+import { startSimulator } from "../../../src/sim/simulator.js";
+import { migrate } from "../../../src/store/migrator.js";
+import { openPostgresStore, type Store } from "../../../src/store/store.js";
+import {
+  answeredDocuments,
+  brokenSuccesses,
+  faultDocs,
+  ledgerBill,
+  pipelineAssets,
+  recordedSteps,
+  runAssets,
+  watch,
+} from "../../helpers/fault-run.js";
+import { createTempDir } from "../../helpers/temp-dir.js";
+import {
+  startThrowawayPostgres,
+  type ThrowawayPostgres,
+  throwawayPostgresAvailable,
+} from "../../helpers/throwaway-postgres.js";
+
+const available = await throwawayPostgresAvailable();
+
+const DOCUMENTS = 1_000;
+const MAX_CONCURRENCY = 16;
+const LEDGER = { flushIntervalMs: 200, maxBatch: 100 } as const;
+
+/**
+ * DESIGN.md, failure semantics: Postgres restarting in the middle of a run. strata retries its
+ * writes and reconnects, or fails the run cleanly with everything already answered recorded;
+ * never a half-written step reported as success, and a resume pays only for what was lost.
+ */
+describe.skipIf(!available)("a run whose Postgres restarts mid-run", () => {
+  let pg: ThrowawayPostgres;
+  let store: Store;
+  let dir: { path: string; remove(): Promise<void> };
+
+  beforeAll(async () => {
+    pg = await startThrowawayPostgres();
+    store = await openPostgresStore(pg.url);
+    await migrate(store.db);
+    dir = await createTempDir("database-restart-");
+  });
+  afterAll(async () => {
+    await store?.close();
+    await pg?.dispose();
+    await dir?.remove();
+  });
+
+  it("retries its writes or fails cleanly, and a resume pays only for unrecorded documents", async () => {
+    const sim = await startSimulator({ port: 0, latencyMs: 40, jitterMs: 20, seed: 11 });
+    const storageRoot = join(dir.path, ".strata", "storage");
+    const run = () =>
+      runAssets({
+        store,
+        storageRoot,
+        assets: pipelineAssets(faultDocs(DOCUMENTS, "pg-restart")),
+        endpoints: { sim: { baseURL: sim.url, maxConcurrency: MAX_CONCURRENCY } },
+        models: {
+          m: {
+            endpoint: "sim",
+            name: "restart-model",
+            price: { inputPerMTok: 0.15, outputPerMTok: 0.6 },
+          },
+        },
+        ledger: LEDGER,
+      });
+
+    // Restart the server (fast shutdown: every session is cut) once a third of the calls are in.
+    let restart: Promise<number> | undefined;
+    let billedAtRestart = 0;
+    const stop = watch(() => {
+      if (sim.ledger().totals.calls < DOCUMENTS / 3) return false;
+      billedAtRestart = sim.ledger().totals.calls;
+      const started = Date.now();
+      restart = pg.restart().then(() => Date.now() - started);
+      return true;
+    });
+    let first: RunResult;
+    try {
+      first = await run();
+    } finally {
+      stop();
+    }
+    const restartMs = await restart;
+    expect(restartMs, "the restart happened").toBeTypeOf("number");
+    expect(billedAtRestart).toBeLessThan(DOCUMENTS);
+
+    // The run ends succeeded or failed with a reason, and the database says the same.
+    expect(["succeeded", "failed"]).toContain(first.status);
+    if (first.status === "failed") expect(first.error).toMatch(/\S/);
+    else expect(first.error).toBeNull();
+    const runRow = await store.db
+      .selectFrom("strata.runs")
+      .select(["status", "error"])
+      .where("id", "=", first.runId)
+      .executeTakeFirstOrThrow();
+    expect(runRow.status).toBe(first.status);
+
+    // Never a half-written step reported as success.
+    expect(await brokenSuccesses(store, first.runId)).toEqual([]);
+    const recorded = await recordedSteps(store, first.runId);
+    for (const step of first.steps) {
+      if (step.status === "succeeded") expect(recorded[step.assetKey]).toBe("succeeded");
+      else expect(recorded[step.assetKey]).not.toBe("succeeded");
+    }
+
+    const afterFirst = sim.ledger().totals;
+    const runIds = [first.runId];
+    let second: RunResult | undefined;
+    if (first.status === "succeeded") {
+      // Every call the endpoint billed is on the ledger, and every document is answered.
+      expect(afterFirst.calls).toBe(DOCUMENTS);
+      expect(await ledgerBill(store, runIds)).toEqual(afterFirst);
+    } else {
+      // A resume: the ledger's cache answers what was recorded; only the rest is paid again.
+      second = await run();
+      runIds.push(second.runId);
+      expect(second.error).toBeNull();
+      expect(second.status).toBe("succeeded");
+      expect(await brokenSuccesses(store, second.runId)).toEqual([]);
+      const paidTwice = sim.ledger().totals.calls - DOCUMENTS;
+      expect(paidTwice).toBeGreaterThanOrEqual(0);
+      expect(paidTwice).toBeLessThanOrEqual(MAX_CONCURRENCY + LEDGER.maxBatch);
+      // What the endpoint billed over both runs is on the ledger.
+      expect(await ledgerBill(store, runIds)).toEqual(sim.ledger().totals);
+    }
+    expect((await answeredDocuments(store, runIds)).size).toBe(DOCUMENTS);
+    console.info(
+      `database restart: ${restartMs} ms at ${billedAtRestart} of ${DOCUMENTS} calls; first run ${first.status}${
+        first.error === null ? "" : ` (${first.error})`
+      }; ${second === undefined ? "no resume" : `resume ${second.status}, paid twice ${sim.ledger().totals.calls - DOCUMENTS}`}`,
+    );
+    await sim.close();
+  }, 180_000);
+});
