@@ -19,7 +19,10 @@ create table strata.runs (
   -- the process running it, so a later command can tell a crashed run from a live one
   pid           integer,
   hostname      text,
-  resumed_from  text references strata.runs (id) on delete set null
+  resumed_from  text references strata.runs (id) on delete set null,
+  -- inference calls sent (one per document and model), written with each ledger batch, so that
+  -- calls lost in flight at a crash can be counted: sent minus those with a recorded outcome
+  calls_dispatched  bigint not null default 0
 );
 create index runs_started_at_idx on strata.runs (started_at desc);
 create index runs_running_idx on strata.runs (status) where status = 'running';

@@ -300,7 +300,7 @@ async function callModel<I, O>(
         // Written (batched) as the call goes out: if the process dies before the answer is
         // recorded, resume can tell how many calls were lost in flight.
         dispatched = true;
-        record(runtime, step, doc, model, hash, DISPATCHED);
+        runtime.ledger.dispatched(step.runId);
       }
       let completion: ChatCompletion;
       let headers: Headers;
@@ -392,7 +392,7 @@ async function callModel<I, O>(
 }
 
 interface CallRecord {
-  readonly status: "dispatched" | "succeeded" | "failed";
+  readonly status: "succeeded" | "failed";
   readonly attempts: number;
   readonly usage: Usage;
   readonly latencyMs: number | null;
@@ -401,17 +401,6 @@ interface CallRecord {
   readonly error: string | null;
   readonly output: string | null;
 }
-
-const DISPATCHED: CallRecord = {
-  status: "dispatched",
-  attempts: 0,
-  usage: ZERO_USAGE,
-  latencyMs: null,
-  cacheHit: false,
-  cachedFrom: null,
-  error: null,
-  output: null,
-};
 
 function failedAttempt(attempts: number, latencyMs: number | null, error: string): CallRecord {
   return {

@@ -12,8 +12,7 @@ export interface LedgerEntry {
   readonly providerModel: string;
   readonly endpoint: string;
   readonly requestHash: string;
-  /** `dispatched`: the call was sent; its outcome follows on a row of its own. */
-  readonly status: "dispatched" | "succeeded" | "failed";
+  readonly status: "succeeded" | "failed";
   readonly attempts: number;
   readonly promptTokens: number;
   readonly cachedTokens: number;
@@ -65,6 +64,8 @@ export class CostLedger {
   readonly #maxBatch: number;
   readonly #writeAttempts: number;
   #buffer: LedgerEntry[] = [];
+  /** Calls sent since the last write, per run. */
+  #dispatched = new Map<string, number>();
   #timer: NodeJS.Timeout | undefined;
   #writing: Promise<void> = Promise.resolve();
   #failure: unknown;
@@ -85,6 +86,16 @@ export class CostLedger {
   /** Rows waiting to be written. */
   get pending(): number {
     return this.#buffer.length;
+  }
+
+  /**
+   * Counts a call as sent (once per document and model). The count is written with the next
+   * batch, so a crash leaves `runs.calls_dispatched` minus the recorded outcomes: the calls that
+   * were lost in flight.
+   */
+  dispatched(runId: string): void {
+    this.#dispatched.set(runId, (this.#dispatched.get(runId) ?? 0) + 1);
+    this.#timer ??= setTimeout(() => this.#startWrite(), this.#intervalMs);
   }
 
   /** Buffers one row; it is written within the flush interval. */
@@ -110,22 +121,36 @@ export class CostLedger {
       clearTimeout(this.#timer);
       this.#timer = undefined;
     }
-    if (this.#buffer.length === 0) return;
+    if (this.#buffer.length === 0 && this.#dispatched.size === 0) return;
     const batch = this.#buffer;
+    const dispatched = this.#dispatched;
     this.#buffer = [];
-    this.#writing = this.#writing.then(() => this.#write(batch));
+    this.#dispatched = new Map();
+    this.#writing = this.#writing.then(() => this.#write(batch, dispatched));
   }
 
-  async #write(batch: ReadonlyArray<LedgerEntry>): Promise<void> {
+  async #write(batch: ReadonlyArray<LedgerEntry>, dispatched: Map<string, number>): Promise<void> {
     for (let attempt = 1; ; attempt++) {
       try {
-        await insertLedgerRows(this.#db, batch);
+        await this.#db.transaction().execute(async (trx) => {
+          await insertLedgerRows(trx, batch);
+          for (const [runId, count] of dispatched) {
+            await trx
+              .updateTable("strata.runs")
+              .set((eb) => ({ calls_dispatched: eb("calls_dispatched", "+", count) }))
+              .where("id", "=", runId)
+              .execute();
+          }
+        });
         this.#written += batch.length;
         return;
       } catch (error) {
         if (attempt >= this.#writeAttempts) {
-          // Keep the rows: a later flush tries them again.
+          // Keep the rows and counts: a later flush tries them again.
           this.#buffer = [...batch, ...this.#buffer];
+          for (const [runId, count] of dispatched) {
+            this.#dispatched.set(runId, (this.#dispatched.get(runId) ?? 0) + count);
+          }
           this.#failure = error;
           return;
         }
@@ -250,21 +275,18 @@ export async function totalMaterializationCost(
 }
 
 /**
- * Calls a run sent whose outcome was never recorded (the process died with them in flight):
- * documents with a `dispatched` row and no row saying how the call ended.
+ * Calls a run sent whose outcome was never recorded (the process died with them in flight, or
+ * they were aborted): calls counted as dispatched minus documents with a recorded outcome.
  *
  * @example
  * const lost = await callsLostInFlight(store.db, runId);
  */
 export async function callsLostInFlight(db: Kysely<Database>, runId: string): Promise<number> {
   const row = await sql<{ lost: number }>`
-    select count(*)::int as lost
-      from strata.inference_calls d
-     where d.run_id = ${runId} and d.status = 'dispatched'
-       and not exists (
-         select 1 from strata.inference_calls f
-          where f.run_id = d.run_id and f.materialization_id = d.materialization_id
-            and f.document_id = d.document_id and f.model = d.model
-            and f.status <> 'dispatched')`.execute(db);
+    select greatest(0, r.calls_dispatched - (
+             select count(distinct (c.materialization_id, c.document_id, c.model))
+               from strata.inference_calls c
+              where c.run_id = r.id and not c.cache_hit))::int as lost
+      from strata.runs r where r.id = ${runId}`.execute(db);
   return row.rows[0]?.lost ?? 0;
 }

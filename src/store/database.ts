@@ -38,6 +38,7 @@ export interface RunsTable {
   pid: number | null;
   hostname: string | null;
   resumed_from: string | null;
+  calls_dispatched: Counter;
 }
 
 /** `strata.materializations` */

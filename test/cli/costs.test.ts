@@ -1,5 +1,7 @@
 import { sql } from "kysely";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { parseSince } from "../../src/cli/commands/costs.js";
+import { StrataError } from "../../src/errors.js";
 import {
   COST_GROUPINGS,
   type CostFilter,
@@ -363,6 +365,15 @@ describe.each(BACKENDS)("strata costs on %s", (backend) => {
   );
 
   it(
+    "rejects a --since outside the calendar with exit 2 naming --since, not an unexpected error",
+    CLI_TEST_OPTIONS,
+    async () => {
+      // 999999999 days ago is before the first Date JavaScript can hold
+      expect(usageError(await costs("--since", "999999999d"))).toMatch(/--since[\s\S]*999999999d/);
+    },
+  );
+
+  it(
     "treats SQL-looking --run, --model, --asset and --since as data: the schema survives",
     CLI_TEST_OPTIONS,
     async () => {
@@ -377,9 +388,49 @@ describe.each(BACKENDS)("strata costs on %s", (backend) => {
         const { rows } = await sql<{ calls: number | string; runs: number | string }>`
           select (select count(*) from strata.inference_calls) as calls,
                  (select count(*) from strata.runs) as runs`.execute(store.db);
-        expect(rows.map((r) => [Number(r.calls), Number(r.runs)])).toEqual([[15, 3]]);
+        expect(rows.map((r) => [Number(r.calls), Number(r.runs)])).toEqual([[16, 3]]);
         expect(jsonRows(await queryCosts(store.db, "model"))).toEqual(expected.get("model"));
       });
     },
   );
+});
+
+describe("parseSince", () => {
+  const now = Date.parse("2026-11-25T12:00:00Z");
+
+  it.each([
+    ["7d", "2026-11-18T12:00:00.000Z"],
+    ["24h", "2026-11-24T12:00:00.000Z"],
+    ["30m", "2026-11-25T11:30:00.000Z"],
+    ["90s", "2026-11-25T11:58:30.000Z"],
+    ["2026-01-01", "2026-01-01T00:00:00.000Z"],
+    ["2026-11-01T08:00:00+02:00", "2026-11-01T06:00:00.000Z"],
+  ])("reads %s as %s (dates are UTC midnight, durations count back from now)", (value, iso) => {
+    expect(parseSince(value, now).toISOString()).toBe(iso);
+  });
+
+  /** The error parseSince throws for `value`, or undefined when it returns. */
+  function errorOf(value: string): unknown {
+    try {
+      const date = parseSince(value, now);
+      return date.getTime(); // returned: no error; show the date it made of `value`
+    } catch (error) {
+      return error;
+    }
+  }
+
+  it.each([
+    ["yesterday", "a word"],
+    ["7", "a number without a unit (Date.parse reads it as 2001-07-01)"],
+    ["march 3", "a legacy Date.parse format (read as 2001-03-03)"],
+    ["2026-02-30", "a day February does not have (Date.parse rolls it to March 2)"],
+    ["2026-13-01", "a thirteenth month"],
+    ["999999999d", "a duration reaching before the first representable Date"],
+  ])("rejects %s (%s) as bad usage naming --since", (value) => {
+    const error = errorOf(value);
+    expect(error).toBeInstanceOf(StrataError);
+    expect((error as StrataError).code).toBe("bad_usage");
+    expect((error as StrataError).message).toContain("--since");
+    expect((error as StrataError).message).toContain(value);
+  });
 });

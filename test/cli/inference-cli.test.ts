@@ -128,12 +128,6 @@ interface RunJson {
   error: string | null;
 }
 
-interface RunShowJson {
-  id: string;
-  status: string;
-  steps: Array<{ materializationId: string; key: string; status: string; rows: number | null }>;
-}
-
 /** A project on one backend whose CLI runs get the test's environment. */
 interface InferenceProject {
   readonly fixture: ProjectFixture;
@@ -269,10 +263,9 @@ describe("strata materialize with ctx.infer", CLI_TEST_OPTIONS, () => {
       outputs.push(failed);
       const runs = await p.cli(["runs", "--json"], env);
       outputs.push(runs);
-      for (const run of parseJson<RunJson[]>(runs)) {
-        outputs.push(await p.cli(["runs", "show", run.id, "--json"], env));
-        outputs.push(await p.cli(["--verbose", "runs", "show", run.id], env));
-      }
+      const [failedRun] = parseJson<RunJson[]>(runs);
+      expect(failedRun!.status).toBe("failed");
+      outputs.push(await p.cli(["--verbose", "runs", "show", failedRun!.id], env));
 
       for (const output of outputs) {
         expect(output.stdout).not.toContain("SECRET");
@@ -328,9 +321,11 @@ describe("strata materialize with ctx.infer", CLI_TEST_OPTIONS, () => {
     });
     const killed = await child.result;
     expect(killed.signal).toBe("SIGKILL");
+    // What the endpoint billed in the 500 ms before the kill: the ledger's 200 ms flush interval
+    // plus up to 300 ms for a batch write on a loaded machine.
     const last = samples.at(-1)!;
-    const earlier = samples.find((s) => s.at >= last.at - 500) ?? samples[0]!;
-    const callsPerSecond = ((last.calls - earlier.calls) * 1000) / (last.at - earlier.at);
+    const windowStart = samples.find((s) => s.at >= last.at - 500) ?? samples[0]!;
+    const billedInWindow = last.calls - windowStart.calls;
     const billedAtKill = endpoint.ledger().totals.calls;
 
     const runs = await p.cli(["runs", "--json"]);
@@ -344,22 +339,15 @@ describe("strata materialize with ctx.infer", CLI_TEST_OPTIONS, () => {
     const resumedJson = parseJson<MaterializeJson>(resumed);
     expect(resumedJson.status).toBe("succeeded");
 
-    // every document is answered in the resumed run's output
-    const show = parseJson<RunShowJson>(await p.cli(["runs", "show", resumedJson.runId, "--json"]));
-    const step = show.steps.find((s) => s.key === "analyses")!;
-    expect(step).toMatchObject({ status: "succeeded", rows: documents });
-    const rows = tableToRows(
-      await readArrowFile(
-        join(
-          p.fixture.dir,
-          ".strata",
-          "storage",
-          "analyses",
-          "__all__",
-          `${step.materializationId}.arrow`,
-        ),
-      ),
-    );
+    expect(resumedJson.assets.find((a) => a.key === "analyses")).toMatchObject({
+      status: "succeeded",
+      rows: documents,
+    });
+    // every document is answered in the resumed run's output (the killed run wrote none)
+    const outputDir = join(p.fixture.dir, ".strata", "storage", "analyses", "__all__");
+    const outputs = await readdir(outputDir);
+    expect(outputs).toHaveLength(1);
+    const rows = tableToRows(await readArrowFile(join(outputDir, outputs[0]!)));
     expect(rows).toHaveLength(documents);
     expect(rows.filter((r) => r.status !== "succeeded")).toEqual([]);
     expect(new Set(rows.map((r) => r.id)).size).toBe(documents);
@@ -368,11 +356,11 @@ describe("strata materialize with ctx.infer", CLI_TEST_OPTIONS, () => {
     // (the ledger flushes every 200 ms) and responses already on the wire.
     const billed = endpoint.ledger().totals.calls;
     const overpaid = billed - documents;
-    const bound = maxConcurrency + Math.ceil(callsPerSecond * 0.3);
+    const bound = maxConcurrency + billedInWindow;
     console.info(
-      `kill/resume: ${documents} documents, billed ${billedAtKill} before the kill at ` +
-        `${Math.round(callsPerSecond)} calls/s, ${billed} in all: ${overpaid} paid twice ` +
-        `(bound ${bound} = maxConcurrency ${maxConcurrency} + 300 ms of calls)`,
+      `kill/resume: ${documents} documents, ${billedAtKill} billed at the kill ` +
+        `(${billedInWindow} in its last 500 ms), ${billed} in all: ${overpaid} paid twice ` +
+        `(bound ${bound} = maxConcurrency ${maxConcurrency} + the last 500 ms of calls)`,
     );
     expect(overpaid).toBeGreaterThanOrEqual(0);
     expect(overpaid).toBeLessThanOrEqual(bound);

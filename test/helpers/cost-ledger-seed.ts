@@ -9,8 +9,9 @@ import type { Database } from "../../src/store/database.js";
  * days ago, the third an hour ago), three assets (`analyses` partitioned `en`/`de`, `summaries`,
  * `report`), three models with snapshotted prices (`small`, `large`, and `nano`, whose prices
  * have many decimals so that one document costs about 0.0000002 USD), cached tokens, cache hits
- * pointing at the row that paid (`cached_from`), failed rows (with and without tokens), a
- * `dispatched` row (counted as no call) and a document id with a quote and a comma.
+ * pointing at the row that paid (`cached_from`), failed rows (with and without tokens),
+ * `dispatched` rows (counted as no call; one followed by its outcome, one lost in flight) and a
+ * document id with a quote and a comma.
  *
  * The hand-computed sums below (DESIGN.md's rule, exact decimals) are what the queries must give.
  */
@@ -219,6 +220,16 @@ const CALLS: ReadonlyArray<Call> = [
     at: "day3",
   },
   // run gamma, an hour ago
+  {
+    // the record that the call was sent; its outcome follows on the next row
+    run: "gamma",
+    asset: "report",
+    partition: null,
+    document: QUOTED_DOCUMENT,
+    model: "large",
+    status: "dispatched",
+    at: "day3",
+  },
   {
     run: "gamma",
     asset: "report",

@@ -102,6 +102,19 @@ function plain(decimal: string): string {
   return decimal.includes(".") ? decimal.replace(/0+$/, "").replace(/\.$/, "") : decimal;
 }
 
+/** `promise`, or a rejection that names `what` once `ms` have passed. */
+async function within<T>(ms: number, what: string, promise: Promise<T>): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what} did not finish within ${ms} ms`)), ms);
+  });
+  try {
+    return await Promise.race([promise, deadline]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 /** Polls `check` every few milliseconds until it returns true or the returned stop is called. */
 function watch(check: () => boolean): () => void {
   const timer = setInterval(() => {
@@ -120,7 +133,7 @@ interface Harness {
     models: Readonly<Record<string, ModelConfig>>;
     maxCostUsd?: string | null;
   }): Promise<RunResult>;
-  /** The run's ledger rows, oldest first. */
+  /** The run's ledger rows, oldest first, without the `dispatched` markers of calls sent. */
   calls(runId: string): Promise<LedgerRow[]>;
 }
 
@@ -208,7 +221,8 @@ function makeHarness(
                prompt_tokens::int as prompt_tokens, cached_tokens::int as cached_tokens,
                completion_tokens::int as completion_tokens, trim_scale(cost_usd)::text as cost_usd,
                cache_hit, cached_from::int as cached_from, request_hash, error
-        from strata.inference_calls where run_id = ${runId} order by id`.execute(store.db);
+        from strata.inference_calls where run_id = ${runId} and status <> 'dispatched'
+        order by id`.execute(store.db);
       return rows;
     },
   };
@@ -277,17 +291,21 @@ describe.each(BACKENDS)("ctx.infer's cost ledger on %s", (backend) => {
     });
     let result: RunResult;
     try {
-      result = await h.run({
-        assets: [
-          inferAsset("small/answers", docs(1200, "recon-small"), spec("small")),
-          inferAsset("large/answers", docs(800, "recon-large"), spec("large")),
-        ],
-        endpoints: { sim: { baseURL: sim.url, maxConcurrency: 64 } },
-        models: {
-          small: { endpoint: "sim", name: "recon-small", price: SMALL_PRICE, maxAttempts: 30 },
-          large: { endpoint: "sim", name: "recon-large", price: LARGE_PRICE, maxAttempts: 30 },
-        },
-      });
+      result = await within(
+        50_000,
+        "the run through 500s and 429s",
+        h.run({
+          assets: [
+            inferAsset("small/answers", docs(1200, "recon-small"), spec("small")),
+            inferAsset("large/answers", docs(800, "recon-large"), spec("large")),
+          ],
+          endpoints: { sim: { baseURL: sim.url, maxConcurrency: 64 } },
+          models: {
+            small: { endpoint: "sim", name: "recon-small", price: SMALL_PRICE, maxAttempts: 30 },
+            large: { endpoint: "sim", name: "recon-large", price: LARGE_PRICE, maxAttempts: 30 },
+          },
+        }),
+      );
     } finally {
       stop();
     }
@@ -360,7 +378,8 @@ describe.each(BACKENDS)("ctx.infer's cost ledger on %s", (backend) => {
              (count(*) filter (where cost_usd <> ((prompt_tokens - cached_tokens) * 0.15
                                                  + cached_tokens * 0.075
                                                  + completion_tokens * 0.6) / 1000000))::int as wrong
-      from strata.inference_calls where run_id = ${result.runId}`.execute(h.store.db);
+      from strata.inference_calls
+      where run_id = ${result.runId} and status <> 'dispatched'`.execute(h.store.db);
     expect(rows[0]!.rows).toBe(24);
     expect(rows[0]!.cached_rows).toBeGreaterThanOrEqual(20);
     expect(rows[0]!.wrong).toBe(0);
@@ -672,11 +691,15 @@ describe("ctx.infer's failure handling", () => {
     const sim = await h.sim({ rateLimitRpm: 30 });
     const seen: { rows?: InferResultRow<string>[] } = {};
     const started = Date.now();
-    const result = await h.run({
-      assets: [inferAsset("limited", docs(31, "limited"), spec("small"), seen)],
-      endpoints: { sim: { baseURL: sim.url, maxConcurrency: 2 } },
-      models: { small: { endpoint: "sim", name: "limited-small", price: SMALL_PRICE } },
-    });
+    const result = await within(
+      10_000,
+      "a run whose one rate-limited call was told to retry after about 2 s",
+      h.run({
+        assets: [inferAsset("limited", docs(31, "limited"), spec("small"), seen)],
+        endpoints: { sim: { baseURL: sim.url, maxConcurrency: 2 } },
+        models: { small: { endpoint: "sim", name: "limited-small", price: SMALL_PRICE } },
+      }),
+    );
     expect(result.status).toBe("succeeded");
     expect(seen.rows!.every((r) => r.status === "succeeded")).toBe(true);
     expect(sim.ledger().totals.calls).toBe(31);

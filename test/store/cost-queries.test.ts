@@ -52,10 +52,7 @@ interface AggregateRow {
   cost_usd: string;
 }
 
-function toComparable(
-  row: AggregateRow & Record<string, unknown>,
-  group: Record<string, string | null>,
-): Comparable {
+function toComparable(row: AggregateRow, group: Record<string, string | null>): Comparable {
   return {
     group,
     calls: Number(row.calls),

@@ -14,6 +14,8 @@ import {
   runAssets,
   watch,
 } from "../../helpers/fault-run.js";
+import { createProjectFixture } from "../../helpers/project-fixture.js";
+import { startCliProcess } from "../../helpers/run-cli.js";
 import { createTempDir } from "../../helpers/temp-dir.js";
 import {
   startThrowawayPostgres,
@@ -134,5 +136,78 @@ describe.skipIf(!available)("a run whose Postgres restarts mid-run", () => {
       }; ${second === undefined ? "no resume" : `resume ${second.status}, paid twice ${sim.ledger().totals.calls - DOCUMENTS}`}`,
     );
     await sim.close();
+  }, 180_000);
+});
+
+/** A project of `count` documents answered by model `m` on the endpoint at `baseURL`. */
+function cliProject(baseURL: string, count: number): string {
+  return `import { asset, defineProject } from "strata";
+
+const docs = Array.from({ length: ${count} }, (_, i) => ({ id: "cli-" + i, text: "document " + i }));
+export const source = asset({ key: "docs", compute: async () => docs });
+export const answers = asset({
+  key: "answers",
+  deps: { source },
+  compute: async (ctx, { source }) =>
+    ctx.infer(source, {
+      model: "m",
+      id: (d) => d.id,
+      messages: (d) => [{ role: "user", content: "Summarize " + d.text }],
+      params: { max_tokens: 24 },
+    }),
+});
+
+export default defineProject({
+  assets: [source, answers],
+  endpoints: { sim: { baseURL: ${JSON.stringify(baseURL)}, maxConcurrency: 8 } },
+  models: { m: { endpoint: "sim", name: "cli-restart", price: { inputPerMTok: 0.1, outputPerMTok: 0.4 } } },
+});
+`;
+}
+
+describe.skipIf(!available)("strata materialize while its Postgres restarts", () => {
+  it("ends with a summary and a recorded run status, never a crash", async () => {
+    const pg = await startThrowawayPostgres();
+    const sim = await startSimulator({ port: 0, latencyMs: 30, seed: 3 });
+    const project = await createProjectFixture(cliProject(sim.url, 400));
+    try {
+      const cli = startCliProcess(["materialize", "--select", "*", "--json"], {
+        cwd: project.dir,
+        env: { DATABASE_URL: pg.url },
+        timeoutMs: 120_000,
+      });
+      let restart: Promise<void> | undefined;
+      const stop = watch(() => {
+        if (sim.ledger().totals.calls < 100) return false;
+        restart = pg.restart();
+        return true;
+      });
+      const result = await cli.result.finally(stop);
+      await restart;
+      expect(restart, "the restart happened mid-run").toBeDefined();
+      // a clean end: exit 0 (retried) or 1 (failed, with its reason), the JSON summary printed
+      expect(result.stderr).not.toMatch(/terminating connection|Connection terminated|node:events/);
+      expect([0, 1]).toContain(result.code);
+      const out = JSON.parse(result.stdout) as { runId: string; status: string };
+      const store = await openPostgresStore(pg.url);
+      try {
+        const run = await store.db
+          .selectFrom("strata.runs")
+          .select("status")
+          .where("id", "=", out.runId)
+          .executeTakeFirstOrThrow();
+        expect(run.status).toBe(out.status);
+        expect(await brokenSuccesses(store, out.runId)).toEqual([]);
+        if (out.status === "succeeded") {
+          expect(await ledgerBill(store, [out.runId])).toEqual(sim.ledger().totals);
+        }
+      } finally {
+        await store.close();
+      }
+    } finally {
+      await project.remove();
+      await sim.close();
+      await pg.dispose();
+    }
   }, 180_000);
 });
