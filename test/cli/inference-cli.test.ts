@@ -189,8 +189,7 @@ describe("strata materialize with ctx.infer", CLI_TEST_OPTIONS, () => {
         salt: `json-${backend}`,
       });
       const result = await p.cli(["materialize", "--select", "*", "--json"]);
-      expect(result.stderr).toBe("");
-      expect(result.code).toBe(0);
+      expect(result.code, result.stderr).toBe(0);
       const json = parseJson<MaterializeJson>(result);
       const bill = endpoint.ledger().models["cli-small"]!;
       expect(bill.calls).toBe(40);
@@ -281,14 +280,14 @@ describe("strata materialize with ctx.infer", CLI_TEST_OPTIONS, () => {
       }
       if (p.databaseUrl !== undefined) {
         const dump = await dumpSchema(p.databaseUrl, "strata");
-        expect(dump).toContain("secret-failing");
+        expect(dump).toContain("documents failed, more than maxFailures");
         expect(dump).not.toContain("SECRET");
       }
     });
   });
 
   it("resumes a SIGKILLed run, paying again only for calls not yet checkpointed", async () => {
-    const documents = 1500;
+    const documents = 1000;
     const maxConcurrency = 32;
     const endpoint = await sim({ latencyMs: 60 });
     const p = await project("pglite", {

@@ -1,7 +1,11 @@
 import { sql } from "kysely";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { openPostgresStore, type Store } from "../../src/store/store.js";
-import { CLI_TEST_OPTIONS, createProjectFixture, type ProjectFixture } from "../helpers/project-fixture.js";
+import {
+  CLI_TEST_OPTIONS,
+  createProjectFixture,
+  type ProjectFixture,
+} from "../helpers/project-fixture.js";
 import { runCliProcess, startCliProcess } from "../helpers/run-cli.js";
 import { createTestDatabase } from "../helpers/test-store.js";
 
@@ -9,15 +13,22 @@ import { createTestDatabase } from "../helpers/test-store.js";
 // refused to another (an advisory lock per asset partition), other partitions build in parallel.
 // Postgres only: the embedded database has a single writer by construction.
 
-const SLEEP_MS = 3_000;
+/** How long a build takes once released. */
+const SLEEP_MS = 1_000;
 
-const PROJECT = `import { asset, defineProject, staticPartitions } from "strata";
+// A build holds until the test creates the file "release" in the project directory (the CLI's
+// working directory), so that a loaded machine cannot finish it before the test looks.
+const PROJECT = `import { existsSync } from "node:fs";
+import { asset, defineProject, staticPartitions } from "strata";
+
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
 export const slow = asset({
   key: "slow",
   partitions: staticPartitions(["a", "b"]),
   compute: async (ctx) => {
-    await new Promise((resolve) => setTimeout(resolve, ${SLEEP_MS}));
+    for (let waited = 0; !existsSync("release") && waited < 60_000; waited += 50) await sleep(50);
+    await sleep(${SLEEP_MS});
     return [{ partition: ctx.partitionKey, at: Date.now() }];
   },
 });
@@ -63,15 +74,15 @@ describe.skipIf(process.env.TEST_DATABASE_URL === undefined)(
       await project?.remove();
     });
 
-    /** Polls `strata runs --json` until a run is `running`. */
-    async function waitForRunningRun(): Promise<RunJson> {
+    /** Polls `strata runs --json` until `count` runs are `running`; returns them, oldest first. */
+    async function waitForRunningRuns(count: number): Promise<RunJson[]> {
       const deadline = Date.now() + 60_000;
       while (Date.now() < deadline) {
         const listed = await cli(["runs", "--json"]);
-        const running = (JSON.parse(listed.stdout || "[]") as RunJson[]).find(
-          (r) => r.status === "running",
-        );
-        if (running !== undefined) return running;
+        const running = (JSON.parse(listed.stdout || "[]") as RunJson[])
+          .filter((r) => r.status === "running")
+          .reverse();
+        if (running.length >= count) return running;
         await new Promise((resolve) => setTimeout(resolve, 100));
       }
       throw new Error("no run started within 60 s");
@@ -81,17 +92,20 @@ describe.skipIf(process.env.TEST_DATABASE_URL === undefined)(
       "refuses a partition another run is building, naming both, and builds another partition in parallel",
       async () => {
         const first = start(["materialize", "--select", "slow", "--partition", "a", "--json"]);
-        const running = await waitForRunningRun();
+        const [running] = await waitForRunningRuns(1);
+        const third = start(["materialize", "--select", "slow", "--partition", "b", "--json"]);
+        // both partitions are being built at once
+        await waitForRunningRuns(2);
         const runsBefore = await countRuns();
 
-        const third = start(["materialize", "--select", "slow", "--partition", "b", "--json"]);
         const second = await cli(["materialize", "--select", "slow", "--partition", "a"]);
         // it refuses at once, while the first run still holds the partition
         expect(first.child.exitCode).toBeNull();
+        await project.write({ release: "" });
         expect(second.code, second.stderr).not.toBe(0);
         expect(second.stderr.trim().split("\n")).toHaveLength(1);
         expect(second.stderr).toContain('partition "a" of asset "slow" is being materialized by');
-        expect(second.stderr).toContain(`run ${running.id}`);
+        expect(second.stderr).toContain(`run ${running!.id}`);
         expect(second.stdout).toBe("");
 
         const [a, b] = await Promise.all([first.result, third.result]);
@@ -99,11 +113,11 @@ describe.skipIf(process.env.TEST_DATABASE_URL === undefined)(
         expect(b.code, b.stderr).toBe(0);
         const runA = JSON.parse(a.stdout) as { runId: string; status: string };
         const runB = JSON.parse(b.stdout) as { runId: string; status: string };
-        expect(runA.runId).toBe(running.id);
+        expect(runA.runId).toBe(running!.id);
         expect([runA.status, runB.status]).toEqual(["succeeded", "succeeded"]);
 
-        // the refused process recorded no run: only the third one was added
-        expect(await countRuns()).toBe(runsBefore + 1);
+        // the refused process recorded no run
+        expect(await countRuns()).toBe(runsBefore);
         const { rows } = await sql<MaterializationRow>`
           select run_id, partition_key, status, started_at, finished_at
           from strata.materializations where asset_key = 'slow'

@@ -9,7 +9,7 @@ import {
 // The quick cut of test/faults/long/crash-resume.test.ts: two kills, 400 documents, PGlite.
 describe("strata materialize SIGKILLed twice on the embedded database", () => {
   it("resumes each time to the outputs of an uninterrupted run, paying twice only for calls lost at the kills", {
-    timeout: 90_000,
+    timeout: 150_000,
   }, async () => {
     const config: CrashResumeConfig = {
       backend: "pglite",

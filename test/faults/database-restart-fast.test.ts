@@ -102,22 +102,19 @@ describe.skipIf(!available)("Postgres going away during a run (fast)", () => {
   }, 30_000);
 
   it("exits 2 naming the host when DATABASE_URL points at a stopped server", async () => {
-    const down = await startThrowawayPostgres();
     const project = await createProjectFixture(diamondProject());
+    await pg.stop();
     try {
-      await down.stop();
-      const result = await project.cli(["materialize", "--select", "*"], {
-        DATABASE_URL: down.url,
-      });
+      const result = await project.cli(["materialize", "--select", "*"], { DATABASE_URL: pg.url });
       expect(result.code).toBe(2);
       const lines = result.stderr.trim().split("\n");
       expect(lines).toHaveLength(1);
-      expect(lines[0]).toContain(`127.0.0.1:${down.port}`);
+      expect(lines[0]).toContain(`127.0.0.1:${pg.port}`);
       expect(lines[0]).toMatch(/^strata: cannot reach Postgres/);
       expect(result.stdout).toBe("");
     } finally {
+      await pg.start();
       await project.remove();
-      await down.dispose();
     }
   }, 30_000);
 });

@@ -8,11 +8,11 @@ import {
   type ModelConfig,
 } from "../../src/assets/project-definition.js";
 import { AssetGraph } from "../../src/lineage/asset-graph.js";
-import type { CostLedgerOptions } from "../../src/store/cost-ledger.js";
 import { stepInference } from "../../src/materialize/fan-out.js";
 import { InferenceRuntime } from "../../src/materialize/inference-runtime.js";
 import { planMaterialization } from "../../src/materialize/materialization-plan.js";
 import { materialize, type RunResult } from "../../src/materialize/materialize.js";
+import type { CostLedgerOptions } from "../../src/store/cost-ledger.js";
 import type { Store } from "../../src/store/store.js";
 
 /** A document of the fault suites. */
@@ -138,10 +138,7 @@ export async function brokenSuccesses(store: Store, runId: string): Promise<Brok
 }
 
 /** The recorded status of every step of the run, by asset key. */
-export async function recordedSteps(
-  store: Store,
-  runId: string,
-): Promise<Record<string, string>> {
+export async function recordedSteps(store: Store, runId: string): Promise<Record<string, string>> {
   const rows = await store.db
     .selectFrom("strata.materializations")
     .select(["asset_key", "status"])
@@ -154,7 +151,12 @@ export async function recordedSteps(
 export async function ledgerBill(
   store: Store,
   runIds: ReadonlyArray<string>,
-): Promise<{ calls: number; promptTokens: number; cachedTokens: number; completionTokens: number }> {
+): Promise<{
+  calls: number;
+  promptTokens: number;
+  cachedTokens: number;
+  completionTokens: number;
+}> {
   const { rows } = await sql<{ calls: number; prompt: number; cached: number; completion: number }>`
     select (count(*) filter (where prompt_tokens > 0))::int as calls,
            coalesce(sum(prompt_tokens), 0)::int as prompt,

@@ -58,9 +58,7 @@ export function freePort(): Promise<number> {
 async function asPostgres(binary: string, args: ReadonlyArray<string>): Promise<string> {
   const path = join(await bindir(), binary);
   const [command, argv] =
-    userInfo().uid === 0
-      ? ["runuser", ["-u", "postgres", "--", path, ...args]]
-      : [path, [...args]];
+    userInfo().uid === 0 ? ["runuser", ["-u", "postgres", "--", path, ...args]] : [path, [...args]];
   try {
     const { stdout } = await run(command, argv, { timeout: 60_000 });
     return stdout;

@@ -268,15 +268,18 @@ describe.each(BACKENDS)("ctx.infer's cost ledger on %s", (backend) => {
     const sim = await h.sim({ errorRate: 0.1, latencyMs: 2, seed: 7 });
     // A tight requests-per-minute limit for a while mid-run: a few percent of the requests get
     // a 429, which strata must retry (after retry-after) without losing a billed token.
-    let throttledAt = 0;
+    let throttled = false;
+    let firstRejectionAt = 0;
     const stop = watch(() => {
       const { requests } = sim.ledger();
-      if (throttledAt === 0 && requests.total >= 400) {
+      if (!throttled && requests.total >= 400) {
         sim.setOptions({ rateLimitRpm: 120 });
-        throttledAt = Date.now();
-      } else if (
-        throttledAt !== 0 &&
-        (requests.rateLimited >= 150 || Date.now() - throttledAt > 1_500)
+        throttled = true;
+      }
+      if (firstRejectionAt === 0 && requests.rateLimited > 0) firstRejectionAt = Date.now();
+      if (
+        firstRejectionAt !== 0 &&
+        (requests.rateLimited >= 100 || Date.now() - firstRejectionAt > 3_000)
       ) {
         sim.setOptions({ rateLimitRpm: 0 });
         return true;
@@ -313,9 +316,13 @@ describe.each(BACKENDS)("ctx.infer's cost ledger on %s", (backend) => {
     expect(result.error).toBeNull();
     expect(result.status).toBe("succeeded");
     const bill = sim.ledger();
+    console.info(
+      `reconciliation on ${backend}: ${bill.requests.total} requests, ${bill.requests.errors} 500s, ` +
+        `${bill.requests.rateLimited} 429s, ${bill.totals.calls} billed`,
+    );
     // the faults really happened
     expect(bill.requests.errors).toBeGreaterThan(100);
-    expect(bill.requests.rateLimited).toBeGreaterThanOrEqual(30);
+    expect(bill.requests.rateLimited).toBeGreaterThanOrEqual(20);
     expect(bill.totals.calls).toBe(2000);
 
     const ledger = await ledgerByProviderModel(h.store, [result.runId]);
@@ -572,6 +579,10 @@ describe.each(BACKENDS)("ctx.infer's cost ledger on %s", (backend) => {
     const { rows: bound } = await sql<{ within: boolean }>`
       select ${spent}::numeric <= ${cap}::numeric + ${maxConcurrency} * ${oneCall}::numeric as within
     `.execute(h.store.db);
+    console.info(
+      `--max-cost ${cap} on ${backend}: spent ${spent} in ${calls.filter((c) => c.prompt_tokens > 0).length} calls; ` +
+        `one call's upper bound ${oneCall}, in flight at most ${maxConcurrency}`,
+    );
     expect(bound[0]!.within).toBe(true);
     expect(Number(spent)).toBeGreaterThan(0.005);
     // the run stopped early, and every call the endpoint billed is on the ledger
