@@ -283,7 +283,6 @@ async function callModel<I, O>(
   const estimatedPrompt = estimator?.promptTokens(doc.messages) ?? 0;
   const ceiling = outputCeiling(params);
   let lastError = "";
-  let outageSince: number | undefined;
   let outageRetries = 0;
   let dispatched = false;
   for (let attempt = 1; attempt <= model.maxAttempts; attempt++) {
@@ -317,6 +316,7 @@ async function callModel<I, O>(
         model.limiter.release();
       }
       const latencyMs = Math.round(performance.now() - started);
+      runtime.markReachable(model.endpointKey);
       const usage = readUsage(completion);
       if (typeof usage === "string") {
         // Answered, but we cannot know what it cost: a failed attempt, never a free success.
@@ -366,9 +366,10 @@ async function callModel<I, O>(
       if (failure.throttled) model.limiter.onThrottle(failure.retryAfterMs);
       if (failure.unreachable === true) {
         // The endpoint is down: keep trying for the outage tolerance without using up attempts,
-        // so a server restart mid-run costs time, not documents.
-        outageSince ??= Date.now();
-        if (Date.now() - outageSince < model.outageToleranceMs) {
+        // so a server restart mid-run costs time, not documents. The clock is the endpoint's,
+        // so once it has run out every remaining document fails at once.
+        const downMs = Date.now() - runtime.unreachableSince(model.endpointKey);
+        if (downMs < model.outageToleranceMs) {
           attempt -= 1;
           outageRetries += 1;
           await sleep(backoffMs(Math.min(outageRetries, 5), 250, 5_000), undefined, {
@@ -376,8 +377,22 @@ async function callModel<I, O>(
           }).catch(() => {});
           continue;
         }
-      } else {
-        outageSince = undefined;
+        record(runtime, step, doc, model, hash, failedAttempt(attempt, null, failure.reason));
+        return outcome(
+          "failed",
+          `endpoint "${model.endpointKey}" unreachable for ${Math.round(downMs / 1000)} s: ${failure.reason}`,
+        );
+      }
+      runtime.markReachable(model.endpointKey);
+      if (failure.malformed === true) {
+        record(
+          runtime,
+          step,
+          doc,
+          model,
+          hash,
+          failedAttempt(attempt, Math.round(performance.now() - started), failure.reason),
+        );
       }
       if (attempt < model.maxAttempts) {
         const wait = failure.retryAfterMs ?? backoffMs(attempt);

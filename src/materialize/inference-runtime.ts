@@ -89,6 +89,7 @@ export class InferenceRuntime {
   readonly #limiters = new Map<string, EndpointLimiter>();
   readonly #models = new Map<string, ResolvedModel>();
   readonly #quotaExhausted = new Map<string, string>();
+  readonly #unreachableSince = new Map<string, number>();
 
   constructor(options: InferenceRuntimeOptions) {
     this.#project = options.project;
@@ -132,6 +133,25 @@ export class InferenceRuntime {
   /** Why an endpoint is out of quota, or undefined. */
   quotaExhausted(endpointKey: string): string | undefined {
     return this.#quotaExhausted.get(endpointKey);
+  }
+
+  /**
+   * When an endpoint was first found unreachable in its current outage (now, if this is the
+   * first failure): one clock per endpoint, so a server that is down for good fails the
+   * remaining documents at once after the tolerance instead of each waiting it out.
+   */
+  unreachableSince(endpointKey: string): number {
+    let since = this.#unreachableSince.get(endpointKey);
+    if (since === undefined) {
+      since = Date.now();
+      this.#unreachableSince.set(endpointKey, since);
+    }
+    return since;
+  }
+
+  /** The endpoint answered (with anything): its outage, if any, is over. */
+  markReachable(endpointKey: string): void {
+    this.#unreachableSince.delete(endpointKey);
   }
 
   /** Writes every buffered ledger row. */

@@ -10,6 +10,8 @@ export type AttemptFailure =
       readonly throttled: boolean;
       /** The endpoint could not be reached at all (down, restarting): retried for a while. */
       readonly unreachable?: boolean;
+      /** The endpoint answered something unreadable (not JSON, not a completion). */
+      readonly malformed?: boolean;
     }
   /** The account is out of quota: no call on this endpoint can succeed. */
   | { readonly kind: "quota"; readonly reason: string }
@@ -32,8 +34,7 @@ export function classifyFailure(error: unknown): AttemptFailure {
   if (error instanceof APIUserAbortError) return { kind: "aborted", reason: "canceled" };
   if (error instanceof APIConnectionError) {
     // APIConnectionTimeoutError is a subclass: a timeout is retried like a dropped connection.
-    const cause = (error as { cause?: { code?: unknown; message?: unknown } }).cause;
-    const detail = typeof cause?.code === "string" ? ` (${cause.code})` : "";
+    const detail = errorCode(error);
     return {
       kind: "retry",
       reason: `${error.message || "connection error"}${detail}`,
@@ -64,7 +65,7 @@ export function classifyFailure(error: unknown): AttemptFailure {
   // A body that is not JSON, a response without usage, absurd token counts: the endpoint
   // misbehaved on this attempt; another attempt may well succeed.
   const message = error instanceof Error ? error.message : String(error);
-  return { kind: "retry", reason: message, retryAfterMs: null, throttled: false };
+  return { kind: "retry", reason: message, retryAfterMs: null, throttled: false, malformed: true };
 }
 
 function errorType(error: APIError): string | undefined {
@@ -115,4 +116,15 @@ export function parseResetDuration(value: string | null): number | null {
       m[2] === "ms" ? n : m[2] === "s" ? n * 1000 : m[2] === "m" ? n * 60_000 : n * 3_600_000;
   }
   return matched ? total : null;
+}
+
+/** ` (ECONNREFUSED)` from a connection error's cause chain (fetch nests it), or "". */
+function errorCode(error: unknown): string {
+  let current: unknown = error;
+  for (let depth = 0; depth < 4 && current !== null && typeof current === "object"; depth++) {
+    const code = (current as { code?: unknown }).code;
+    if (typeof code === "string" && code !== "") return ` (${code})`;
+    current = (current as { cause?: unknown }).cause;
+  }
+  return "";
 }

@@ -89,6 +89,11 @@ export async function openPostgresStore(databaseUrl: string): Promise<Store> {
   // An idle client losing its server (a restart) must not crash the process; the next query
   // reconnects or fails with its own error.
   pool.on("error", () => {});
+  // A checked-out client (the partition-lock session, a transaction) has no pool listener: its
+  // server going away must fail its next query, not crash the process.
+  pool.on("connect", (client) => {
+    client.on("error", () => {});
+  });
   try {
     const client = await pool.connect();
     client.release();
