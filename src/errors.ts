@@ -37,6 +37,8 @@ export type StrataErrorCode =
   | "migration_checksum"
   | "migration_failed";
 
+const STRATA_ERROR = Symbol.for("strata.StrataError");
+
 /** Codes that mean the user asked for something invalid: the CLI exits 2 for these. */
 const USAGE_CODES: ReadonlySet<StrataErrorCode> = new Set<StrataErrorCode>([
   "project_load",
@@ -71,6 +73,14 @@ const USAGE_CODES: ReadonlySet<StrataErrorCode> = new Set<StrataErrorCode>([
  */
 export class StrataError extends Error {
   readonly code: StrataErrorCode;
+  /** Marks strata's errors across copies of the package (a CommonJS project file may load one). */
+  readonly [STRATA_ERROR] = true;
+
+  /** `instanceof StrataError` holds for errors from any copy of strata in the process. */
+  static override [Symbol.hasInstance](value: unknown): boolean {
+    if (this !== StrataError) return Function.prototype[Symbol.hasInstance].call(this, value);
+    return typeof value === "object" && value !== null && STRATA_ERROR in value;
+  }
 
   constructor(code: StrataErrorCode, message: string, options?: { cause?: unknown }) {
     super(message, options);

@@ -41,16 +41,16 @@ export interface CachedAnswer {
 export interface CostLedgerOptions {
   /** Rows are written at least this often (default 200 ms). */
   readonly flushIntervalMs?: number;
-  /** A batch this large is written at once (default 500 rows). */
+  /** A batch this large is written at once (default 128 rows). */
   readonly maxBatch?: number;
   /** Attempts of one batch write before it is reported as failed (default 5). */
   readonly writeAttempts?: number;
 }
 
 /**
- * The cost ledger's writer: rows are buffered and written in batches (group commit), at least
- * every 200 ms and at `flush()`, so the ledger never holds up the fan-out and a crash loses at
- * most one interval of answered calls. A batch that fails to write (the database restarting) is
+ * The cost ledger's writer: rows are buffered and written in batches (group commit), every
+ * 128 rows and at least every 200 ms and at `flush()`, batches side by side, so the ledger
+ * never holds up the fan-out and a crash loses about one interval of answered calls. A batch that fails to write (the database restarting) is
  * retried; rows are never dropped silently: `flush()` rejects while any are unwritten.
  *
  * @example
@@ -67,14 +67,15 @@ export class CostLedger {
   /** Calls sent since the last write, per run. */
   #dispatched = new Map<string, number>();
   #timer: NodeJS.Timeout | undefined;
-  #writing: Promise<void> = Promise.resolve();
+  /** Batch writes in progress: they run side by side, so one slow commit holds up no other. */
+  readonly #writing = new Set<Promise<void>>();
   #failure: unknown;
   #written = 0;
 
   constructor(db: Kysely<Database>, options: CostLedgerOptions = {}) {
     this.#db = db;
     this.#intervalMs = options.flushIntervalMs ?? 200;
-    this.#maxBatch = options.maxBatch ?? 500;
+    this.#maxBatch = options.maxBatch ?? 128;
     this.#writeAttempts = options.writeAttempts ?? 5;
   }
 
@@ -108,7 +109,7 @@ export class CostLedger {
   /** Writes everything buffered; rejects if a batch could not be written. */
   async flush(): Promise<void> {
     this.#startWrite();
-    await this.#writing;
+    while (this.#writing.size > 0) await Promise.all([...this.#writing]);
     if (this.#failure !== undefined) {
       const failure = this.#failure;
       this.#failure = undefined;
@@ -126,7 +127,8 @@ export class CostLedger {
     const dispatched = this.#dispatched;
     this.#buffer = [];
     this.#dispatched = new Map();
-    this.#writing = this.#writing.then(() => this.#write(batch, dispatched));
+    const writing = this.#write(batch, dispatched).finally(() => this.#writing.delete(writing));
+    this.#writing.add(writing);
   }
 
   async #write(batch: ReadonlyArray<LedgerEntry>, dispatched: Map<string, number>): Promise<void> {

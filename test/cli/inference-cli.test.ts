@@ -244,7 +244,6 @@ describe("strata materialize with ctx.infer", CLI_TEST_OPTIONS, () => {
       expect(endpoint.ledger().totals.calls).toBe(10);
       expect(endpoint.ledger().requests.unauthorized).toBe(0);
       outputs.push(ok);
-      outputs.push(await p.cli(["--verbose", "materialize", "--select", "*"], env));
 
       // a failing endpoint: errors, retries and a failed run, with stack traces
       await p.fixture.write({
