@@ -68,8 +68,12 @@ export class EndpointLimiter {
   onSuccess(headers?: Headers): void {
     this.#limit = Math.min(this.max, this.#limit + 1 / Math.max(1, this.#limit));
     if (headers !== undefined && headers.get("x-ratelimit-remaining-requests") === "0") {
+      // The reset header is the time until the whole window is back; the next single request is
+      // allowed after about reset / limit.
       const reset = parseResetDuration(headers.get("x-ratelimit-reset-requests"));
-      if (reset !== null) this.pauseFor(reset);
+      const limit = Number(headers.get("x-ratelimit-limit-requests"));
+      if (reset !== null)
+        this.pauseFor(Number.isFinite(limit) && limit > 0 ? reset / limit : reset);
     }
   }
 
@@ -111,11 +115,16 @@ export class EndpointLimiter {
   #schedule(): void {
     if (this.#timer !== undefined || this.#waiters.length === 0) return;
     const wait = this.#pausedUntil - Date.now();
-    if (wait <= 0) return;
-    this.#timer = setTimeout(() => {
-      this.#timer = undefined;
-      this.#drain();
-    }, wait);
+    // Not paused and at the limit: the next release() drains. Otherwise a timer must, even when
+    // the pause ended between the caller's check and now.
+    if (wait <= 0 && this.#inFlight >= Math.floor(this.#limit)) return;
+    this.#timer = setTimeout(
+      () => {
+        this.#timer = undefined;
+        this.#drain();
+      },
+      Math.max(0, wait),
+    );
   }
 }
 

@@ -139,6 +139,7 @@ async function runLocked(
 ): Promise<RunResult> {
   const { store, plan, project } = options;
   const db = store.db;
+  const relaxedCommit = store.kind === "postgres";
   await recordRunStart(
     db,
     {
@@ -170,7 +171,7 @@ async function runLocked(
     const materializationId = materializationIds.get(step.id)!;
     const startedAt = new Date();
     options.onEvent?.({ type: "step_started", step });
-    await recordStepStart(db, materializationId, startedAt);
+    await recordStepStart(db, materializationId, startedAt, relaxedCommit);
     const asset = project.graph.get(step.assetKey);
     let usedInference = false;
     const inference = options.inference?.({
@@ -241,14 +242,19 @@ async function runLocked(
       });
       if (closed.has(step.id))
         return { status: "canceled", reason: "the step ended after the run" };
-      await recordStepSuccess(db, materializationId, {
-        dataVersion: version,
-        rowCount: table.numRows,
-        storagePath: path,
-        metadata: ctx.attachedMetadata,
-        inputIds: resolved.materializationIds,
-        startedAt,
-      });
+      await recordStepSuccess(
+        db,
+        materializationId,
+        {
+          dataVersion: version,
+          rowCount: table.numRows,
+          storagePath: path,
+          metadata: ctx.attachedMetadata,
+          inputIds: resolved.materializationIds,
+          startedAt,
+        },
+        relaxedCommit,
+      );
       inputs.produced(step, materializationId, version, table);
       await finishWith({
         status: "succeeded",

@@ -77,18 +77,25 @@ export async function recordRunStart(
 }
 
 /**
- * Step bookkeeping commits without waiting for the WAL flush: a Postgres crash can lose the last
- * fraction of a second of step states, which resume rebuilds anyway, and a trivial step no
- * longer waits ~10 ms on disk per commit. Run rows and the cost ledger stay synchronous.
+ * On a Postgres server, step bookkeeping commits without waiting for the WAL flush: a server
+ * crash can lose the last fraction of a second of step states, which resume rebuilds anyway,
+ * and a trivial step no longer waits ~10 ms on disk per commit. Run rows and the cost ledger
+ * stay synchronous (and flush the relaxed commits before them). Not on the embedded database:
+ * it has no WAL writer to flush them later.
  */
-async function relaxed(trx: Kysely<Database>): Promise<void> {
-  await sql`set local synchronous_commit = off`.execute(trx);
+async function relaxed(trx: Kysely<Database>, relaxedCommit: boolean): Promise<void> {
+  if (relaxedCommit) await sql`set local synchronous_commit = off`.execute(trx);
 }
 
 /** Marks a step as running. */
-export async function recordStepStart(db: Kysely<Database>, id: string, at: Date): Promise<void> {
+export async function recordStepStart(
+  db: Kysely<Database>,
+  id: string,
+  at: Date,
+  relaxedCommit = false,
+): Promise<void> {
   await db.transaction().execute(async (trx) => {
-    await relaxed(trx);
+    await relaxed(trx, relaxedCommit);
     await trx
       .updateTable("strata.materializations")
       .set({ status: "running", started_at: at })
@@ -105,6 +112,7 @@ export async function recordStepSuccess(
   db: Kysely<Database>,
   id: string,
   success: MaterializationSuccess,
+  relaxedCommit = false,
 ): Promise<void> {
   const finish = async (trx: Kysely<Database>) => {
     await trx
@@ -122,7 +130,7 @@ export async function recordStepSuccess(
       .execute();
   };
   await db.transaction().execute(async (trx) => {
-    await relaxed(trx);
+    await relaxed(trx, relaxedCommit);
     if (success.inputIds.length === 0) {
       await finish(trx);
       return;

@@ -46,7 +46,7 @@ describe("strata init", () => {
         dependencies: { strata: `^${VERSION}` },
       });
       const config = await readFile(project.file, "utf8");
-      expect(config).toContain('process.env.STRATA_ENDPOINT_URL ?? "http://127.0.0.1:8000/v1"');
+      expect(config).toContain('process.env.STRATA_ENDPOINT_URL || "http://127.0.0.1:8000/v1"');
 
       const sim: Simulator = await startSimulator({ port: 0 });
       try {

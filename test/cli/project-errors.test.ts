@@ -186,7 +186,7 @@ export default defineProject({
       ),
     },
     // The object has `assets`: the message must not claim it lacks them.
-    says: (p) => [`"${p.file}" exports`, "not a project", "defineProject("],
+    says: (p) => [`"${p.file}" exports`, "a plain object", "wrap it in defineProject()"],
   },
   {
     name: "a --project file that does not exist",

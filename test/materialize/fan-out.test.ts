@@ -102,14 +102,21 @@ function plain(decimal: string): string {
   return decimal.includes(".") ? decimal.replace(/0+$/, "").replace(/\.$/, "") : decimal;
 }
 
-/** `promise`, or a rejection that names `what` once `ms` have passed. */
-async function within<T>(ms: number, what: string, promise: Promise<T>): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const deadline = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`${what} did not finish within ${ms} ms`)), ms);
-  });
+/**
+ * Runs `start`, canceling it once `ms` have passed; a canceled run is an error naming `what`
+ * (the run is stopped rather than left running against the test's store).
+ */
+async function within<T>(
+  ms: number,
+  what: string,
+  start: (signal: AbortSignal) => Promise<T>,
+): Promise<T> {
+  const controller = new AbortController();
+  const timer = setTimeout(() => controller.abort(), ms);
   try {
-    return await Promise.race([promise, deadline]);
+    const result = await start(controller.signal);
+    if (controller.signal.aborted) throw new Error(`${what} did not finish within ${ms} ms`);
+    return result;
   } finally {
     clearTimeout(timer);
   }
@@ -132,6 +139,7 @@ interface Harness {
     endpoints: Readonly<Record<string, EndpointConfig>>;
     models: Readonly<Record<string, ModelConfig>>;
     maxCostUsd?: string | null;
+    signal?: AbortSignal;
   }): Promise<RunResult>;
   /** The run's ledger rows, oldest first, without the `dispatched` markers of calls sent. */
   calls(runId: string): Promise<LedgerRow[]>;
@@ -192,7 +200,7 @@ function makeHarness(
       started(sim);
       return sim;
     },
-    async run({ assets, endpoints, models, maxCostUsd = null }) {
+    async run({ assets, endpoints, models, maxCostUsd = null, signal }) {
       const definition = defineProject({ assets, endpoints, models });
       const graph = AssetGraph.fromAssets(definition.assets);
       const plan = planMaterialization(graph, { selection: "*" });
@@ -209,6 +217,7 @@ function makeHarness(
           plan,
           storageRoot,
           maxCostUsd,
+          ...(signal !== undefined ? { signal } : {}),
           inference: (step) => stepInference(runtime, step),
         });
       } finally {
@@ -294,10 +303,9 @@ describe.each(BACKENDS)("ctx.infer's cost ledger on %s", (backend) => {
     });
     let result: RunResult;
     try {
-      result = await within(
-        50_000,
-        "the run through 500s and 429s",
+      result = await within(50_000, "the run through 500s and 429s", (signal) =>
         h.run({
+          signal,
           assets: [
             inferAsset("small/answers", docs(1200, "recon-small"), spec("small")),
             inferAsset("large/answers", docs(800, "recon-large"), spec("large")),
@@ -705,11 +713,13 @@ describe("ctx.infer's failure handling", () => {
     const result = await within(
       10_000,
       "a run whose one rate-limited call was told to retry after about 2 s",
-      h.run({
-        assets: [inferAsset("limited", docs(31, "limited"), spec("small"), seen)],
-        endpoints: { sim: { baseURL: sim.url, maxConcurrency: 2 } },
-        models: { small: { endpoint: "sim", name: "limited-small", price: SMALL_PRICE } },
-      }),
+      (signal) =>
+        h.run({
+          signal,
+          assets: [inferAsset("limited", docs(31, "limited"), spec("small"), seen)],
+          endpoints: { sim: { baseURL: sim.url, maxConcurrency: 2 } },
+          models: { small: { endpoint: "sim", name: "limited-small", price: SMALL_PRICE } },
+        }),
     );
     expect(result.status).toBe("succeeded");
     expect(seen.rows!.every((r) => r.status === "succeeded")).toBe(true);
