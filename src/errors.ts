@@ -78,6 +78,8 @@ export class StrataError extends Error {
 
   /** `instanceof StrataError` holds for errors from any copy of strata in the process. */
   static override [Symbol.hasInstance](value: unknown): boolean {
+    // `this` on purpose: subclasses (ComputeError, ...) keep the ordinary prototype check.
+    // biome-ignore lint/complexity/noThisInStatic: the receiver is the class being tested
     if (this !== StrataError) return Function.prototype[Symbol.hasInstance].call(this, value);
     return typeof value === "object" && value !== null && STRATA_ERROR in value;
   }
