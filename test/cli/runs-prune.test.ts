@@ -1,0 +1,37 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import {
+  CLI_TEST_OPTIONS,
+  createProjectFixture,
+  diamondProject,
+  type ProjectFixture,
+} from "../helpers/project-fixture.js";
+
+describe("strata runs prune", CLI_TEST_OPTIONS, () => {
+  let project: ProjectFixture;
+  beforeAll(async () => {
+    project = await createProjectFixture(diamondProject(), { migratedDatabase: true });
+    const run = await project.cli(["materialize", "--select", "*", "--json"]);
+    expect(run.code, run.stderr).toBe(0);
+  });
+  afterAll(() => project.remove());
+
+  it("keeps a recent run and says what it kept", async () => {
+    const dry = await project.cli(["runs", "prune", "--older-than", "30d", "--dry-run", "--json"]);
+    expect(dry.code, dry.stderr).toBe(0);
+    expect(JSON.parse(dry.stdout)).toMatchObject({ dryRun: true, runs: 0, materializations: 0 });
+    const real = await project.cli(["runs", "prune", "--older-than", "1d"]);
+    expect(real.code, real.stderr).toBe(0);
+    expect(real.stdout).toContain("the latest materialization of every asset partition is kept");
+    const runs = await project.cli(["runs", "--json"]);
+    expect(JSON.parse(runs.stdout)).toHaveLength(1);
+  });
+
+  it.each(["30", "30x", "-1d", "'; drop schema strata cascade; --"])(
+    "refuses --older-than %j with exit code 2",
+    async (age) => {
+      const result = await project.cli(["runs", "prune", "--older-than", age]);
+      expect(result.code).toBe(2);
+      expect(result.stderr).toMatch(/^strata: --older-than must be an age such as 30d/);
+    },
+  );
+});
