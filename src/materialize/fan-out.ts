@@ -8,6 +8,7 @@ import type { InferenceRuntime, ResolvedModel } from "./inference-runtime.js";
 import { requestHash } from "./request-hash.js";
 import { backoffMs, classifyFailure } from "./retry-policy.js";
 import type { StepInference } from "./run-context.js";
+import { SignalFanOut } from "./signal-fan-out.js";
 import { loadTokenEstimator, outputCeiling, type TokenEstimator } from "./token-estimate.js";
 
 /** Where the calls of one step are recorded. */
@@ -48,7 +49,8 @@ interface Tally {
   cacheHits: number;
   promptTokens: number;
   completionTokens: number;
-  cost: string[];
+  /** Exact running total of the step's cost (added per document, never re-summed). */
+  cost: string;
 }
 
 async function fanOut<I, O>(
@@ -84,7 +86,7 @@ async function fanOut<I, O>(
     cacheHits: 0,
     promptTokens: 0,
     completionTokens: 0,
-    cost: [],
+    cost: "0",
   };
   const report = progressReporter(runtime, step, documents.length, tally);
   let next = 0;
@@ -109,7 +111,7 @@ async function fanOut<I, O>(
       if (row.status === "failed") tally.failed += 1;
       tally.promptTokens += row.prompt_tokens;
       tally.completionTokens += row.completion_tokens;
-      if (row.cost_usd !== "0") tally.cost.push(row.cost_usd);
+      if (row.cost_usd !== "0") tally.cost = addDecimals([tally.cost, row.cost_usd]);
       report();
     }
   };
@@ -285,125 +287,145 @@ async function callModel<I, O>(
   let lastError = "";
   let outageRetries = 0;
   let dispatched = false;
-  for (let attempt = 1; attempt <= model.maxAttempts; attempt++) {
-    const reservation = runtime.budget.reserve(
-      callCostNanos({ prompt: estimatedPrompt, cached: 0, completion: ceiling }, model.nanoPrices),
-    );
-    if (reservation === null) return outcome("stop", BUDGET_REASON);
-    let settled: Nanos = 0n;
-    const started = performance.now();
-    try {
-      await model.bucket.take(estimatedPrompt + ceiling, step.signal);
-      await model.limiter.acquire(step.signal);
-      if (!dispatched) {
-        // Written (batched) as the call goes out: if the process dies before the answer is
-        // recorded, resume can tell how many calls were lost in flight.
-        dispatched = true;
-        runtime.ledger.dispatched(step.runId);
-      }
-      let completion: ChatCompletion;
-      let headers: Headers;
+  const call = signalFanOut(step.signal).child();
+  try {
+    for (let attempt = 1; attempt <= model.maxAttempts; attempt++) {
+      const reservation = runtime.budget.reserve(
+        callCostNanos(
+          { prompt: estimatedPrompt, cached: 0, completion: ceiling },
+          model.nanoPrices,
+        ),
+      );
+      if (reservation === null) return outcome("stop", BUDGET_REASON);
+      let settled: Nanos = 0n;
+      const started = performance.now();
       try {
-        const { data, response } = await model.client.chat.completions
-          .create(
-            { ...params, model: model.name, messages: doc.messages as never, stream: false },
-            { signal: step.signal, timeout: model.timeoutMs, maxRetries: 0 },
-          )
-          .withResponse();
-        completion = data;
-        headers = response.headers;
-      } finally {
-        model.limiter.release();
-      }
-      const latencyMs = Math.round(performance.now() - started);
-      runtime.markReachable(model.endpointKey);
-      const usage = readUsage(completion);
-      if (typeof usage === "string") {
-        // Answered, but we cannot know what it cost: a failed attempt, never a free success.
-        record(runtime, step, doc, model, hash, failedAttempt(attempt, latencyMs, usage));
-        lastError = usage;
-        await sleep(backoffMs(attempt), undefined, { signal: step.signal }).catch(() => {});
-        continue;
-      }
-      model.limiter.onSuccess(headers);
-      billed.prompt += usage.prompt;
-      billed.cached += usage.cached;
-      billed.completion += usage.completion;
-      billed.reasoning += usage.reasoning;
-      settled = callCostNanos(usage, model.nanoPrices);
-      const cost = exactCallCost(usage, model.prices);
-      if (cost !== "0") costs.push(cost);
-      const text = completion.choices[0]?.message?.content ?? "";
-      const parsed = parseOutput(spec, text, doc.item);
-      record(runtime, step, doc, model, hash, {
-        status: parsed.ok ? "succeeded" : "failed",
-        attempts: attempt,
-        usage,
-        latencyMs,
-        cacheHit: false,
-        cachedFrom: null,
-        error: parsed.ok ? null : parsed.error,
-        output: text,
-      });
-      if (!parsed.ok) return outcome("failed", parsed.error);
-      return { kind: "answered", value: parsed.value, usage: billed, cost: addDecimals(costs) };
-    } catch (error) {
-      const failure = classifyFailure(error);
-      lastError = failure.reason;
-      if (failure.kind === "aborted" || step.signal.aborted) return outcome("stop", "canceled");
-      if (failure.kind === "quota") {
-        runtime.markQuotaExhausted(model.endpointKey, failure.reason);
-        record(runtime, step, doc, model, hash, failedAttempt(attempt, null, failure.reason));
-        return outcome(
-          "failed",
-          `endpoint "${model.endpointKey}" is out of quota: ${failure.reason}`,
-        );
-      }
-      if (failure.kind === "final") {
-        record(runtime, step, doc, model, hash, failedAttempt(attempt, null, failure.reason));
-        return outcome("failed", failure.reason);
-      }
-      if (failure.throttled) model.limiter.onThrottle(failure.retryAfterMs);
-      if (failure.unreachable === true) {
-        // The endpoint is down: keep trying for the outage tolerance without using up attempts,
-        // so a server restart mid-run costs time, not documents. The clock is the endpoint's,
-        // so once it has run out every remaining document fails at once.
-        const downMs = Date.now() - runtime.unreachableSince(model.endpointKey);
-        if (downMs < model.outageToleranceMs) {
-          attempt -= 1;
-          outageRetries += 1;
-          await sleep(backoffMs(Math.min(outageRetries, 5), 250, 5_000), undefined, {
-            signal: step.signal,
-          }).catch(() => {});
+        await model.bucket.take(estimatedPrompt + ceiling, call.signal);
+        await model.limiter.acquire(call.signal);
+        if (!dispatched) {
+          // Written (batched) as the call goes out: if the process dies before the answer is
+          // recorded, resume can tell how many calls were lost in flight.
+          dispatched = true;
+          runtime.ledger.dispatched(step.runId);
+        }
+        let completion: ChatCompletion;
+        let headers: Headers;
+        try {
+          const { data, response } = await model.client.chat.completions
+            .create(
+              { ...params, model: model.name, messages: doc.messages as never, stream: false },
+              { signal: call.signal, timeout: model.timeoutMs, maxRetries: 0 },
+            )
+            .withResponse();
+          completion = data;
+          headers = response.headers;
+        } finally {
+          model.limiter.release();
+        }
+        const latencyMs = Math.round(performance.now() - started);
+        runtime.markReachable(model.endpointKey);
+        const usage = readUsage(completion);
+        if (typeof usage === "string") {
+          // Answered, but we cannot know what it cost: a failed attempt, never a free success.
+          record(runtime, step, doc, model, hash, failedAttempt(attempt, latencyMs, usage));
+          lastError = usage;
+          await sleep(backoffMs(attempt), undefined, { signal: call.signal }).catch(() => {});
           continue;
         }
-        record(runtime, step, doc, model, hash, failedAttempt(attempt, null, failure.reason));
-        return outcome(
-          "failed",
-          `endpoint "${model.endpointKey}" unreachable for ${Math.round(downMs / 1000)} s: ${failure.reason}`,
-        );
+        model.limiter.onSuccess(headers);
+        billed.prompt += usage.prompt;
+        billed.cached += usage.cached;
+        billed.completion += usage.completion;
+        billed.reasoning += usage.reasoning;
+        settled = callCostNanos(usage, model.nanoPrices);
+        const cost = exactCallCost(usage, model.prices);
+        if (cost !== "0") costs.push(cost);
+        const text = completion.choices[0]?.message?.content ?? "";
+        const parsed = parseOutput(spec, text, doc.item);
+        record(runtime, step, doc, model, hash, {
+          status: parsed.ok ? "succeeded" : "failed",
+          attempts: attempt,
+          usage,
+          latencyMs,
+          cacheHit: false,
+          cachedFrom: null,
+          error: parsed.ok ? null : parsed.error,
+          output: text,
+        });
+        if (!parsed.ok) return outcome("failed", parsed.error);
+        return { kind: "answered", value: parsed.value, usage: billed, cost: addDecimals(costs) };
+      } catch (error) {
+        const failure = classifyFailure(error);
+        lastError = failure.reason;
+        if (failure.kind === "aborted" || step.signal.aborted) return outcome("stop", "canceled");
+        if (failure.kind === "quota") {
+          runtime.markQuotaExhausted(model.endpointKey, failure.reason);
+          record(runtime, step, doc, model, hash, failedAttempt(attempt, null, failure.reason));
+          return outcome(
+            "failed",
+            `endpoint "${model.endpointKey}" is out of quota: ${failure.reason}`,
+          );
+        }
+        if (failure.kind === "final") {
+          record(runtime, step, doc, model, hash, failedAttempt(attempt, null, failure.reason));
+          return outcome("failed", failure.reason);
+        }
+        if (failure.throttled) model.limiter.onThrottle(failure.retryAfterMs);
+        if (failure.unreachable === true) {
+          // The endpoint is down: keep trying for the outage tolerance without using up attempts,
+          // so a server restart mid-run costs time, not documents. The clock is the endpoint's,
+          // so once it has run out every remaining document fails at once.
+          const downMs = Date.now() - runtime.unreachableSince(model.endpointKey);
+          if (downMs < model.outageToleranceMs) {
+            attempt -= 1;
+            outageRetries += 1;
+            await sleep(backoffMs(Math.min(outageRetries, 5), 250, 5_000), undefined, {
+              signal: call.signal,
+            }).catch(() => {});
+            continue;
+          }
+          record(runtime, step, doc, model, hash, failedAttempt(attempt, null, failure.reason));
+          return outcome(
+            "failed",
+            `endpoint "${model.endpointKey}" unreachable for ${Math.round(downMs / 1000)} s: ${failure.reason}`,
+          );
+        }
+        runtime.markReachable(model.endpointKey);
+        if (failure.malformed === true) {
+          record(
+            runtime,
+            step,
+            doc,
+            model,
+            hash,
+            failedAttempt(attempt, Math.round(performance.now() - started), failure.reason),
+          );
+        }
+        if (attempt < model.maxAttempts) {
+          const wait = failure.retryAfterMs ?? backoffMs(attempt);
+          await sleep(wait, undefined, { signal: call.signal }).catch(() => {});
+        }
+      } finally {
+        runtime.budget.settle(reservation, settled);
       }
-      runtime.markReachable(model.endpointKey);
-      if (failure.malformed === true) {
-        record(
-          runtime,
-          step,
-          doc,
-          model,
-          hash,
-          failedAttempt(attempt, Math.round(performance.now() - started), failure.reason),
-        );
-      }
-      if (attempt < model.maxAttempts) {
-        const wait = failure.retryAfterMs ?? backoffMs(attempt);
-        await sleep(wait, undefined, { signal: step.signal }).catch(() => {});
-      }
-    } finally {
-      runtime.budget.settle(reservation, settled);
     }
+    record(runtime, step, doc, model, hash, failedAttempt(model.maxAttempts, null, lastError));
+    return outcome("failed", `${model.maxAttempts} attempts failed; last: ${lastError}`);
+  } finally {
+    call.release();
   }
-  record(runtime, step, doc, model, hash, failedAttempt(model.maxAttempts, null, lastError));
-  return outcome("failed", `${model.maxAttempts} attempts failed; last: ${lastError}`);
+}
+
+const FAN_OUTS = new WeakMap<AbortSignal, SignalFanOut>();
+
+/** One {@link SignalFanOut} per step signal, shared by the step's calls. */
+function signalFanOut(signal: AbortSignal): SignalFanOut {
+  let fanOut = FAN_OUTS.get(signal);
+  if (fanOut === undefined) {
+    fanOut = new SignalFanOut(signal);
+    FAN_OUTS.set(signal, fanOut);
+  }
+  return fanOut;
 }
 
 interface CallRecord {
@@ -596,7 +618,7 @@ function progressReporter(
       cacheHits: tally.cacheHits,
       promptTokens: tally.promptTokens,
       completionTokens: tally.completionTokens,
-      costUsd: addDecimals(tally.cost),
+      costUsd: tally.cost,
     });
   };
 }

@@ -1,0 +1,34 @@
+/**
+ * Hands out child abort signals that follow one parent signal, through a single listener on the
+ * parent. Thousands of in-flight calls each listening on the step's own signal made every
+ * add/removeEventListener scan thousands of listeners (a fifth of the fan-out's CPU); a child
+ * per call keeps the parent at one listener and each child at a handful.
+ *
+ * @example
+ * const children = new SignalFanOut(step.signal);
+ * const call = children.child(); try { await fetch(url, { signal: call.signal }); } finally { call.release(); }
+ */
+export class SignalFanOut {
+  readonly #children = new Set<AbortController>();
+  readonly #parent: AbortSignal;
+
+  constructor(parent: AbortSignal) {
+    this.#parent = parent;
+    parent.addEventListener(
+      "abort",
+      () => {
+        for (const child of this.#children) child.abort(parent.reason);
+        this.#children.clear();
+      },
+      { once: true },
+    );
+  }
+
+  /** A signal aborted with the parent; release it when the call is done. */
+  child(): { readonly signal: AbortSignal; release(): void } {
+    const controller = new AbortController();
+    if (this.#parent.aborted) controller.abort(this.#parent.reason);
+    else this.#children.add(controller);
+    return { signal: controller.signal, release: () => this.#children.delete(controller) };
+  }
+}
