@@ -37,6 +37,9 @@ export interface CachedAnswer {
   readonly output: string;
 }
 
+/** Ledger batches written at once (of a Postgres pool of 10 connections). */
+const MAX_PARALLEL_WRITES = 2;
+
 /** Options of {@link CostLedger}. */
 export interface CostLedgerOptions {
   /** Rows are written at least this often (default 200 ms). */
@@ -67,8 +70,10 @@ export class CostLedger {
   /** Calls sent since the last write, per run. */
   #dispatched = new Map<string, number>();
   #timer: NodeJS.Timeout | undefined;
-  /** Batch writes in progress: they run side by side, so one slow commit holds up no other. */
-  readonly #writing = new Set<Promise<void>>();
+  /** Batches waiting to be written; up to MAX_PARALLEL_WRITES are written side by side. */
+  readonly #queue: Array<() => Promise<void>> = [];
+  #running = 0;
+  readonly #idle: Array<() => void> = [];
   #failure: unknown;
   #written = 0;
 
@@ -109,7 +114,9 @@ export class CostLedger {
   /** Writes everything buffered; rejects if a batch could not be written. */
   async flush(): Promise<void> {
     this.#startWrite();
-    while (this.#writing.size > 0) await Promise.all([...this.#writing]);
+    if (this.#running > 0 || this.#queue.length > 0) {
+      await new Promise<void>((resolve) => this.#idle.push(resolve));
+    }
     if (this.#failure !== undefined) {
       const failure = this.#failure;
       this.#failure = undefined;
@@ -127,8 +134,26 @@ export class CostLedger {
     const dispatched = this.#dispatched;
     this.#buffer = [];
     this.#dispatched = new Map();
-    const writing = this.#write(batch, dispatched).finally(() => this.#writing.delete(writing));
-    this.#writing.add(writing);
+    this.#queue.push(() => this.#write(batch, dispatched));
+    this.#pump();
+  }
+
+  /**
+   * Starts queued batches while fewer than MAX_PARALLEL_WRITES are being written: one slow commit
+   * holds up no other batch, and the ledger never takes every pooled connection from the run.
+   */
+  #pump(): void {
+    while (this.#running < MAX_PARALLEL_WRITES && this.#queue.length > 0) {
+      const job = this.#queue.shift()!;
+      this.#running += 1;
+      void job().finally(() => {
+        this.#running -= 1;
+        this.#pump();
+        if (this.#running === 0 && this.#queue.length === 0) {
+          for (const resolve of this.#idle.splice(0)) resolve();
+        }
+      });
+    }
   }
 
   async #write(batch: ReadonlyArray<LedgerEntry>, dispatched: Map<string, number>): Promise<void> {
