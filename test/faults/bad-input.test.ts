@@ -98,7 +98,7 @@ interface Refused {
   /** Texts the one-line message contains. */
   readonly says: (ctx: RefusedContext) => ReadonlyArray<string>;
   /** The library call the CLI makes for this input; it must reject with `code`. */
-  readonly library?: (ctx: RefusedContext) => Promise<unknown> | unknown;
+  readonly inProcess?: (ctx: RefusedContext) => Promise<unknown> | unknown;
   /** The command opens the database (on the embedded one, such commands take turns). */
   readonly opensStore?: boolean;
   /** Leave out `--project`: the row passes its own. */
@@ -117,7 +117,7 @@ const REFUSED: ReadonlyArray<Refused> = [
     project: projectWith(`throw new Error("the config server is down");`),
     args: () => ["list"],
     says: (c) => [`project file "${c.file}" failed to load at line 3`, "the config server is down"],
-    library: load,
+    inProcess: load,
   },
   {
     name: "a project file with a syntax error, naming line and column",
@@ -126,7 +126,7 @@ const REFUSED: ReadonlyArray<Refused> = [
     args: () => ["list"],
     // The CLI says "has a syntax error at line 3, column 43"; under vitest the transform differs.
     says: (c) => [`project file "${c.file}"`, "at line 3"],
-    library: load,
+    inProcess: load,
   },
   {
     name: "a project file that exports nothing",
@@ -136,7 +136,7 @@ const REFUSED: ReadonlyArray<Refused> = [
     ),
     args: () => ["materialize", "--select", "*"],
     says: (c) => [`project file "${c.file}" has no default export`, "export default defineProject"],
-    library: load,
+    inProcess: load,
   },
   {
     name: "a project file that exports a plain object instead of defineProject()",
@@ -144,7 +144,7 @@ const REFUSED: ReadonlyArray<Refused> = [
     project: projectWith(`export default { assets: [] };`),
     args: () => ["list"],
     says: () => ["exports a plain object by default", "wrap it in defineProject()"],
-    library: load,
+    inProcess: load,
   },
   {
     name: "a project file that exports a number",
@@ -152,7 +152,7 @@ const REFUSED: ReadonlyArray<Refused> = [
     project: projectWith(`export default 42;`),
     args: () => ["lineage"],
     says: () => ["exports a number by default, not a project"],
-    library: load,
+    inProcess: load,
   },
   {
     name: "a project file that exports a function",
@@ -160,7 +160,7 @@ const REFUSED: ReadonlyArray<Refused> = [
     project: projectWith(`export default () => defineProject({ assets: [] });`),
     args: () => ["list"],
     says: () => ["exports a function by default, not a project"],
-    library: load,
+    inProcess: load,
   },
   {
     name: "a project file that does not exist",
@@ -168,7 +168,7 @@ const REFUSED: ReadonlyArray<Refused> = [
     args: (c) => ["--project", join(c.base.dir, "missing.config.ts"), "list"],
     noProjectFlag: true,
     says: (c) => [`project file "${join(c.base.dir, "missing.config.ts")}" not found`],
-    library: (c) => loadProject(join(c.base.dir, "missing.config.ts")),
+    inProcess: (c) => loadProject(join(c.base.dir, "missing.config.ts")),
   },
   // the graph
   {
@@ -181,7 +181,7 @@ const c = asset({ key: "c", deps: { a }, compute: rows });
 export default defineProject({ assets: [a, b, c] });`),
     args: () => ["materialize", "--select", "*"],
     says: () => ["cycle", "a → b → c → a"],
-    library: load,
+    inProcess: load,
   },
   {
     name: "an asset that depends on itself",
@@ -191,7 +191,7 @@ const a = asset({ key: "loop", deps: { self: "loop" }, compute: rows });
 export default defineProject({ assets: [a] });`),
     args: () => ["list"],
     says: () => ['asset "loop" depends on itself (loop → loop)', 'remove its dep "self"'],
-    library: load,
+    inProcess: load,
   },
   {
     name: "a duplicate asset key",
@@ -202,7 +202,7 @@ const b = asset({ key: "analyses", group: "other", compute: rows });
 export default defineProject({ assets: [a, b] });`),
     args: () => ["materialize", "--select", "analyses"],
     says: () => ['asset key "analyses" is defined 2 times'],
-    library: load,
+    inProcess: load,
   },
   {
     name: "an unknown dep, suggesting the closest key",
@@ -215,7 +215,7 @@ export default defineProject({ assets: [documents, analyses] });`),
     says: () => [
       'asset "analyses" depends on unknown asset "raw/document"; did you mean "raw/documents"?',
     ],
-    library: load,
+    inProcess: load,
   },
   {
     name: "an asset key with a space in it",
@@ -225,7 +225,7 @@ const a = asset({ key: "raw documents", compute: rows });
 export default defineProject({ assets: [a] });`),
     args: () => ["list"],
     says: () => ['asset key "raw documents" is invalid'],
-    library: load,
+    inProcess: load,
   },
   {
     name: "a model on an unknown endpoint, suggesting the closest",
@@ -239,7 +239,7 @@ export default defineProject({
 });`),
     args: () => ["materialize", "--select", "a"],
     says: () => ['model "small" uses unknown endpoint "locl"', 'did you mean "local"?'],
-    library: load,
+    inProcess: load,
   },
   {
     name: "a model with a negative price",
@@ -253,7 +253,7 @@ export default defineProject({
 });`),
     args: () => ["list"],
     says: () => ['model "small" has price.inputPerMTok -1'],
-    library: load,
+    inProcess: load,
   },
   {
     name: "a partitioned asset reading an asset with other partitions",
@@ -264,7 +264,7 @@ const langs = asset({ key: "langs", deps: { days }, partitions: staticPartitions
 export default defineProject({ assets: [days, langs] });`),
     args: () => ["list"],
     says: () => ['"langs"', '"days"'],
-    library: load,
+    inProcess: load,
   },
   // selections
   {
@@ -272,14 +272,14 @@ export default defineProject({ assets: [days, langs] });`),
     code: "bad_selection",
     args: () => ["materialize", "--select", "key:report and"],
     says: () => ['unexpected "and" at column 12 in "key:report and"'],
-    library: (c) => plan(c, { selection: "key:report and" }),
+    inProcess: (c) => plan(c, { selection: "key:report and" }),
   },
   {
     name: "a selection with an unclosed parenthesis",
     code: "bad_selection",
     args: () => ["list", "--select", "(key:report or key:events"],
     says: () => ['"(key:report or key:events"', "column"],
-    library: (c) => selectAssets("(key:report or key:events", c.base.graph),
+    inProcess: (c) => selectAssets("(key:report or key:events", c.base.graph),
     opensStore: true,
   },
   {
@@ -287,21 +287,21 @@ export default defineProject({ assets: [days, langs] });`),
     code: "bad_selection",
     args: () => ["lineage", "--select", "colour:red"],
     says: () => ['"colour:red"', "column 1"],
-    library: (c) => selectAssets("colour:red", c.base.graph),
+    inProcess: (c) => selectAssets("colour:red", c.base.graph),
   },
   {
     name: "a selection with a stray character",
     code: "bad_selection",
     args: () => ["materialize", "--select", "report;"],
     says: () => ['"report;"', "column 7"],
-    library: (c) => plan(c, { selection: "report;" }),
+    inProcess: (c) => plan(c, { selection: "report;" }),
   },
   {
     name: "a selection for `costs --asset` that does not parse",
     code: "bad_selection",
     args: () => ["costs", "--asset", "not"],
     says: () => ['"not"', "column"],
-    library: (c) => selectAssets("not", c.base.graph),
+    inProcess: (c) => selectAssets("not", c.base.graph),
     opensStore: true,
   },
   {
@@ -309,14 +309,14 @@ export default defineProject({ assets: [days, langs] });`),
     code: "empty_selection",
     args: () => ["materialize", "--select", "key:nothing/here"],
     says: () => ['selection "key:nothing/here" matches no asset', "strata list"],
-    library: (c) => plan(c, { selection: "key:nothing/here" }),
+    inProcess: (c) => plan(c, { selection: "key:nothing/here" }),
   },
   {
     name: "a group selection that matches no asset",
     code: "empty_selection",
     args: () => ["materialize", "--select", "group:nlp", "--dry-run"],
     says: () => ['selection "group:nlp" matches no asset'],
-    library: (c) => plan(c, { selection: "group:nlp" }),
+    inProcess: (c) => plan(c, { selection: "group:nlp" }),
   },
   {
     name: "`lineage` of an unknown asset, suggesting the closest",
@@ -330,35 +330,35 @@ export default defineProject({ assets: [days, langs] });`),
     code: "bad_partition",
     args: () => ["materialize", "--select", "raw/documents"],
     says: () => ['asset "raw/documents" is partitioned', "--partition"],
-    library: (c) => plan(c, { selection: "raw/documents" }),
+    inProcess: (c) => plan(c, { selection: "raw/documents" }),
   },
   {
     name: "an unknown static partition key, suggesting the closest",
     code: "bad_partition",
     args: () => ["materialize", "--select", "raw/documents", "--partition", "enn"],
     says: () => ['"enn" is not a partition of asset "raw/documents"', 'did you mean "en"?'],
-    library: (c) => plan(c, { selection: "raw/documents", partitions: ["enn"] }),
+    inProcess: (c) => plan(c, { selection: "raw/documents", partitions: ["enn"] }),
   },
   {
     name: "--partition for an asset that is not partitioned",
     code: "bad_partition",
     args: () => ["materialize", "--select", "report", "--partition", "en"],
     says: () => ["no selected asset is partitioned"],
-    library: (c) => plan(c, { selection: "report", partitions: ["en"] }),
+    inProcess: (c) => plan(c, { selection: "report", partitions: ["en"] }),
   },
   {
     name: "a daily partition key that is not a date",
     code: "bad_partition",
     args: () => ["materialize", "--select", "events", "--partition", "2026-02-30"],
     says: () => ['"2026-02-30" is not a partition of asset "events"'],
-    library: (c) => plan(c, { selection: "events", partitions: ["2026-02-30"] }),
+    inProcess: (c) => plan(c, { selection: "events", partitions: ["2026-02-30"] }),
   },
   {
     name: "a partition range without ..",
     code: "bad_partition",
     args: () => ["materialize", "--select", "events", "--partition-range", "2026-01-05"],
     says: () => ['partition range "2026-01-05" is not of the form FROM..TO'],
-    library: (c) => plan(c, { selection: "events", partitionRange: "2026-01-05" }),
+    inProcess: (c) => plan(c, { selection: "events", partitionRange: "2026-01-05" }),
   },
   {
     name: "a partition range that runs backwards",
@@ -371,7 +371,7 @@ export default defineProject({ assets: [days, langs] });`),
       "2026-01-05..2026-01-02",
     ],
     says: () => ['partition range "2026-01-05..2026-01-02" runs backwards'],
-    library: (c) => plan(c, { selection: "events", partitionRange: "2026-01-05..2026-01-02" }),
+    inProcess: (c) => plan(c, { selection: "events", partitionRange: "2026-01-05..2026-01-02" }),
   },
   {
     name: "a partition range starting before the first partition",
@@ -384,14 +384,14 @@ export default defineProject({ assets: [days, langs] });`),
       "2025-12-30..2026-01-02",
     ],
     says: () => ['"2025-12-30" is not a partition of daily from 2026-01-01'],
-    library: (c) => plan(c, { selection: "events", partitionRange: "2025-12-30..2026-01-02" }),
+    inProcess: (c) => plan(c, { selection: "events", partitionRange: "2025-12-30..2026-01-02" }),
   },
   {
     name: "a partition range over static partitions with an unknown end",
     code: "bad_partition",
     args: () => ["materialize", "--select", "raw/documents", "--partition-range", "en..fr"],
     says: () => ['"fr" is not a partition of'],
-    library: (c) => plan(c, { selection: "raw/documents", partitionRange: "en..fr" }),
+    inProcess: (c) => plan(c, { selection: "raw/documents", partitionRange: "en..fr" }),
   },
   // options
   {
@@ -399,42 +399,42 @@ export default defineProject({ assets: [days, langs] });`),
     code: "bad_usage",
     args: () => ["materialize", "--select", "report", "--max-cost=-1"],
     says: () => ['--max-cost must be a non-negative amount of USD such as 5 or 0.25, not "-1"'],
-    library: () => parseUsd("-1"),
+    inProcess: () => parseUsd("-1"),
   },
   {
     name: "a --max-cost that is not a number",
     code: "bad_usage",
     args: () => ["materialize", "--select", "report", "--max-cost", "five"],
     says: () => ["--max-cost must be a non-negative amount of USD", '"five"'],
-    library: () => parseUsd("five"),
+    inProcess: () => parseUsd("five"),
   },
   {
     name: "a --max-cost in exponent notation",
     code: "bad_usage",
     args: () => ["materialize", "--select", "report", "--max-cost", "1e3"],
     says: () => ["--max-cost must be a non-negative amount of USD", '"1e3"'],
-    library: () => parseUsd("1e3"),
+    inProcess: () => parseUsd("1e3"),
   },
   {
     name: "a --max-cost for `runs resume` that is not a number",
     code: "bad_usage",
     args: (c) => ["runs", "resume", c.succeededRun, "--max-cost", "$5"],
     says: () => ["--max-cost must be a non-negative amount of USD", '"$5"'],
-    library: () => parseUsd("$5"),
+    inProcess: () => parseUsd("$5"),
   },
   {
     name: "a --concurrency of 0",
     code: "bad_usage",
     args: () => ["materialize", "--select", "report", "--concurrency", "0"],
     says: () => ['--concurrency must be a positive integer, not "0"'],
-    library: () => parsePositiveInt("0", "--concurrency"),
+    inProcess: () => parsePositiveInt("0", "--concurrency"),
   },
   {
     name: "a --since that is neither a date nor a duration",
     code: "bad_usage",
     args: () => ["costs", "--since", "last tuesday"],
     says: () => ['--since "last tuesday" is neither a date'],
-    library: () => parseSince("last tuesday"),
+    inProcess: () => parseSince("last tuesday"),
   },
   // runs
   {
@@ -442,7 +442,7 @@ export default defineProject({ assets: [days, langs] });`),
     code: "run_not_found",
     args: () => ["runs", "show", "no-such-run"],
     says: () => ['no run has the id "no-such-run"'],
-    library: async (c) => findRun((await c.store()).db, "no-such-run"),
+    inProcess: async (c) => findRun((await c.store()).db, "no-such-run"),
     opensStore: true,
   },
   {
@@ -572,17 +572,17 @@ describe("bad input is refused with its code, exit code 2 and nothing recorded",
   });
 
   describe("in the library, with the exact code", () => {
-    it.each(REFUSED.map((row, i) => [row.name, row, i] as const).filter(([, r]) => r.library))(
+    it.each(REFUSED.map((row, i) => [row.name, row, i] as const).filter(([, r]) => r.inProcess))(
       "refuses %s",
       async (_name, row, i) => {
         const ctx = ctxOf(row, i);
         const call = async () => {
           if (row.opensStore) {
             return ws.withStore((store) =>
-              Promise.resolve(row.library!({ ...ctx, store: async () => store })),
+              Promise.resolve(row.inProcess!({ ...ctx, store: async () => store })),
             );
           }
-          return row.library!(ctx);
+          return row.inProcess!(ctx);
         };
         const error = await call().then(
           () => undefined,
@@ -635,7 +635,7 @@ interface DuringRun {
   readonly compute: string;
   readonly says: ReadonlyArray<string>;
   /** The code the library gives for the value, where one call shows it. */
-  readonly library?: { readonly code: StrataErrorCode; readonly value: unknown };
+  readonly inProcess?: { readonly code: StrataErrorCode; readonly value: unknown };
   /** The run succeeds (documents allowed to fail): exit 0. */
   readonly succeeds?: boolean;
   /** Documents that must have a succeeded ledger row although another document failed. */
@@ -658,28 +658,28 @@ const DURING_RUN: ReadonlyArray<DuringRun> = [
     key: "returns-string",
     compute: `async () => "done"`,
     says: ['asset "returns-string" returned a string', "array of row objects or an Arrow Table"],
-    library: { code: "bad_value", value: "done" },
+    inProcess: { code: "bad_value", value: "done" },
   },
   {
     name: "a compute returning one row object instead of an array",
     key: "returns-object",
     compute: `async () => ({ id: "1" })`,
     says: ['asset "returns-object" returned an object', "wrap a single row in an array"],
-    library: { code: "bad_value", value: { id: "1" } },
+    inProcess: { code: "bad_value", value: { id: "1" } },
   },
   {
     name: "a compute returning an array of numbers",
     key: "returns-numbers",
     compute: `async () => [1, 2, 3]`,
     says: ['asset "returns-numbers" row 0 is a number', "plain object"],
-    library: { code: "bad_value", value: [1, 2, 3] },
+    inProcess: { code: "bad_value", value: [1, 2, 3] },
   },
   {
     name: "a compute that forgot to return",
     key: "returns-nothing",
     compute: `async () => { [{ id: "1" }]; }`,
     says: ['asset "returns-nothing" returned undefined'],
-    library: { code: "bad_value", value: undefined },
+    inProcess: { code: "bad_value", value: undefined },
   },
   {
     name: "a document without an id",
@@ -757,15 +757,15 @@ describe("bad input found during a run is recorded as a failed run naming it (ex
   });
 
   it.each(
-    DURING_RUN.filter((row) => row.library !== undefined).map((row) => [row.name, row] as const),
+    DURING_RUN.filter((row) => row.inProcess !== undefined).map((row) => [row.name, row] as const),
   )("gives %s the code bad_value in the library", (_name, row) => {
     let error: unknown;
     try {
-      normalizeComputeResult(row.library!.value, row.key);
+      normalizeComputeResult(row.inProcess!.value, row.key);
     } catch (e) {
       error = e;
     }
-    expect((error as { code?: string } | undefined)?.code).toBe(row.library!.code);
+    expect((error as { code?: string } | undefined)?.code).toBe(row.inProcess!.code);
     for (const text of row.says) expect((error as Error).message).toContain(text);
   });
 
