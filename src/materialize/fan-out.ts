@@ -7,19 +7,12 @@ import { addDecimals, callCostNanos, exactCallCost, type Nanos } from "./decimal
 import type { InferenceRuntime, ResolvedModel } from "./inference-runtime.js";
 import { requestHash } from "./request-hash.js";
 import { backoffMs, classifyFailure } from "./retry-policy.js";
-import type { StepInference } from "./run-context.js";
+import type { InferenceStep, StepInference } from "./run-context.js";
 import { SignalFanOut } from "./signal-fan-out.js";
 import { loadTokenEstimator, outputCeiling, type TokenEstimator } from "./token-estimate.js";
 
 /** Where the calls of one step are recorded. */
-export interface FanOutStep {
-  readonly runId: string;
-  readonly stepId: string;
-  readonly materializationId: string;
-  readonly assetKey: string;
-  readonly partitionKey: string | null;
-  readonly signal: AbortSignal;
-}
+export type FanOutStep = InferenceStep;
 
 /** Bounds on token counts an endpoint may report for one call; past them the answer is refused. */
 const MAX_REPORTED_TOKENS = 50_000_000;

@@ -17,7 +17,12 @@ import { dataVersion } from "./data-version.js";
 import { type Executor, InProcessExecutor, type StepOutcome } from "./executor.js";
 import { newId } from "./ids.js";
 import type { MaterializationPlan, PlanStep } from "./materialization-plan.js";
-import { type LogSink, StepContext, type StepInference } from "./run-context.js";
+import {
+  type InferenceStep,
+  type LogSink,
+  StepContext,
+  type StepInference,
+} from "./run-context.js";
 import { StepInputs } from "./step-inputs.js";
 import { normalizeComputeResult, storagePath, writeArrowFile } from "./value-storage.js";
 
@@ -56,14 +61,7 @@ export type RunEvent =
   | { readonly type: "step_finished"; readonly step: PlanStep; readonly result: StepResult };
 
 /** Creates the inference runtime of one step (see the inference layer). */
-export type InferenceFactory = (step: {
-  readonly runId: string;
-  readonly stepId: string;
-  readonly materializationId: string;
-  readonly assetKey: string;
-  readonly partitionKey: string | null;
-  readonly signal: AbortSignal;
-}) => StepInference;
+export type InferenceFactory = (step: InferenceStep) => StepInference;
 
 /** What {@link materialize} needs. */
 export interface MaterializeOptions {
