@@ -35,7 +35,8 @@ export type StrataErrorCode =
   | "db_unreachable"
   | "db_locked"
   | "migration_checksum"
-  | "migration_failed";
+  | "migration_failed"
+  | "record_failed";
 
 const STRATA_ERROR = Symbol.for("strata.StrataError");
 

@@ -5,13 +5,8 @@ import type { AssetGraph } from "../lineage/asset-graph.js";
 import { totalMaterializationCost } from "../store/cost-ledger.js";
 import type { RunStatus } from "../store/database.js";
 import { openPartitionLocks, runHolding } from "../store/partition-locks.js";
-import {
-  recordRunEnd,
-  recordRunStart,
-  recordStepEnd,
-  recordStepStart,
-  recordStepSuccess,
-} from "../store/run-records.js";
+import { recordRunEnd, recordRunStart } from "../store/run-records.js";
+import { StepRecordError, StepRecorder } from "../store/step-recorder.js";
 import type { Store } from "../store/store.js";
 import { dataVersion } from "./data-version.js";
 import { type Executor, InProcessExecutor, type StepOutcome } from "./executor.js";
@@ -137,7 +132,6 @@ async function runLocked(
 ): Promise<RunResult> {
   const { store, plan, project } = options;
   const db = store.db;
-  const relaxedCommit = store.kind === "postgres";
   await recordRunStart(
     db,
     {
@@ -158,7 +152,10 @@ async function runLocked(
   );
   options.onEvent?.({ type: "run_started", runId, plan });
 
-  const inputs = new StepInputs(db, plan.steps);
+  // Step states are group-committed: a step hands its value on without waiting for the
+  // database, and the run row is only written after every state is.
+  const recorder = new StepRecorder(db, { relaxedCommit: store.kind === "postgres" });
+  const inputs = new StepInputs(db, plan.steps, () => recorder.flush());
   const results = new Map<string, StepResult>();
   // Steps the executor gave up on (canceled past the grace period): they must write nothing more.
   const closed = new Set<string>();
@@ -167,9 +164,11 @@ async function runLocked(
 
   const runStep = async (step: PlanStep, signal: AbortSignal): Promise<StepOutcome> => {
     const materializationId = materializationIds.get(step.id)!;
+    // The database is gone: build nothing more that could not be recorded.
+    if (recorder.failure !== null) return { status: "failed", error: recorder.failure };
     const startedAt = new Date();
     options.onEvent?.({ type: "step_started", step });
-    await recordStepStart(db, materializationId, startedAt, relaxedCommit);
+    recorder.started(materializationId, startedAt);
     const asset = project.graph.get(step.assetKey);
     let usedInference = false;
     const inference = options.inference?.({
@@ -240,8 +239,7 @@ async function runLocked(
       });
       if (closed.has(step.id))
         return { status: "canceled", reason: "the step ended after the run" };
-      await recordStepSuccess(
-        db,
+      recorder.succeeded(
         materializationId,
         {
           dataVersion: version,
@@ -251,7 +249,7 @@ async function runLocked(
           inputIds: resolved.materializationIds,
           startedAt,
         },
-        relaxedCommit,
+        new Date(),
       );
       inputs.produced(step, materializationId, version, table);
       await finishWith({
@@ -270,10 +268,10 @@ async function runLocked(
       const message = canceled
         ? `the run was canceled while this step was running (${errorMessage(error)})`
         : errorMessage(error);
-      await recordStepEnd(db, materializationId, canceled ? "canceled" : "failed", message, {
+      recorder.ended(materializationId, canceled ? "canceled" : "failed", message, new Date(), {
         ...ctx.attachedMetadata,
         errorStack: error instanceof Error ? (error.stack ?? null) : null,
-      }).catch(() => {});
+      });
       await finishWith({
         status: canceled ? "canceled" : "failed",
         rows: null,
@@ -310,7 +308,7 @@ async function runLocked(
         : outcome.status === "succeeded"
           ? "the step ended without a result"
           : outcome.reason;
-    await recordStepEnd(db, materializationId, status, reason).catch(() => {});
+    recorder.ended(materializationId, status, reason, new Date());
     results.set(step.id, {
       id: step.id,
       materializationId,
@@ -324,6 +322,20 @@ async function runLocked(
     });
   }
 
+  // Every step state is committed before the run's end is; a state that could not be written
+  // makes its step (and the run) failed, whatever it computed.
+  const unrecorded = await recorder.flush().then(
+    () => null,
+    (error: unknown) => error,
+  );
+  if (unrecorded instanceof StepRecordError) {
+    const lost = new Set(unrecorded.materializationIds);
+    for (const [id, result] of results) {
+      if (lost.has(result.materializationId) && result.status === "succeeded") {
+        results.set(id, { ...result, status: "failed", error: unrecorded.message });
+      }
+    }
+  }
   const steps = plan.steps.map((s) => results.get(s.id)!);
   const status: RunResult["status"] =
     options.signal?.aborted && steps.some((s) => s.status !== "succeeded")

@@ -29,11 +29,22 @@ export interface ResolvedInputs {
  */
 export class StepInputs {
   readonly #db: Kysely<Database>;
+  readonly #beforeStoreRead: () => Promise<void>;
   readonly #produced = new Map<string, ProducedValue>();
   readonly #consumers = new Map<string, number>();
 
-  constructor(db: Kysely<Database>, steps: ReadonlyArray<PlanStep>) {
+  /**
+   * `beforeStoreRead` runs before any materialization is looked up in the store: the run's own
+   * step states must be written first, or a step reading every partition of a dep built in this
+   * run would miss the newest ones.
+   */
+  constructor(
+    db: Kysely<Database>,
+    steps: ReadonlyArray<PlanStep>,
+    beforeStoreRead: () => Promise<void> = async () => {},
+  ) {
     this.#db = db;
+    this.#beforeStoreRead = beforeStoreRead;
     for (const step of steps) {
       for (const up of step.upstreamSteps)
         this.#consumers.set(up, (this.#consumers.get(up) ?? 0) + 1);
@@ -100,6 +111,7 @@ export class StepInputs {
       const inRun = this.#produced.get(stepId(input.assetKey, partitionKey));
       if (inRun !== undefined) return [inRun];
     }
+    await this.#beforeStoreRead();
     let query = this.#db
       .selectFrom("strata.materializations")
       .distinctOn(["asset_key", "partition_key"])

@@ -1,6 +1,6 @@
 import { hostname } from "node:os";
 import { type Kysely, sql } from "kysely";
-import type { Database, MaterializationStatus, RunStatus } from "./database.js";
+import type { Database, RunStatus } from "./database.js";
 
 /** A new run row. */
 export interface NewRun {
@@ -74,98 +74,6 @@ export async function recordRunStart(
         .execute();
     }
   });
-}
-
-/**
- * On a Postgres server, step bookkeeping commits without waiting for the WAL flush: a server
- * crash can lose the last fraction of a second of step states, which resume rebuilds anyway,
- * and a trivial step no longer waits ~10 ms on disk per commit. Run rows and the cost ledger
- * stay synchronous (and flush the relaxed commits before them). Not on the embedded database:
- * it has no WAL writer to flush them later.
- */
-async function relaxed(trx: Kysely<Database>, relaxedCommit: boolean): Promise<void> {
-  if (relaxedCommit) await sql`set local synchronous_commit = off`.execute(trx);
-}
-
-/** Marks a step as running. */
-export async function recordStepStart(
-  db: Kysely<Database>,
-  id: string,
-  at: Date,
-  relaxedCommit = false,
-): Promise<void> {
-  await db.transaction().execute(async (trx) => {
-    await relaxed(trx, relaxedCommit);
-    await trx
-      .updateTable("strata.materializations")
-      .set({ status: "running", started_at: at })
-      .where("id", "=", id)
-      .execute();
-  });
-}
-
-/**
- * Records a step's success and its provenance in one transaction: a step is never reported
- * succeeded without the inputs it read.
- */
-export async function recordStepSuccess(
-  db: Kysely<Database>,
-  id: string,
-  success: MaterializationSuccess,
-  relaxedCommit = false,
-): Promise<void> {
-  const finish = async (trx: Kysely<Database>) => {
-    await trx
-      .updateTable("strata.materializations")
-      .set({
-        status: "succeeded",
-        started_at: success.startedAt,
-        finished_at: sql<Date>`clock_timestamp()`,
-        data_version: success.dataVersion,
-        row_count: success.rowCount,
-        storage_path: success.storagePath,
-        metadata: JSON.stringify(success.metadata),
-      })
-      .where("id", "=", id)
-      .execute();
-  };
-  await db.transaction().execute(async (trx) => {
-    await relaxed(trx, relaxedCommit);
-    if (success.inputIds.length === 0) {
-      await finish(trx);
-      return;
-    }
-    await trx
-      .insertInto("strata.materialization_inputs")
-      .values(
-        success.inputIds.map((input) => ({
-          materialization_id: id,
-          input_materialization_id: input,
-        })),
-      )
-      .execute();
-    await finish(trx);
-  });
-}
-
-/** Records a step that failed, was skipped or was canceled. */
-export async function recordStepEnd(
-  db: Kysely<Database>,
-  id: string,
-  status: Exclude<MaterializationStatus, "planned" | "running" | "succeeded">,
-  error: string | null,
-  metadata?: Readonly<Record<string, unknown>>,
-): Promise<void> {
-  await db
-    .updateTable("strata.materializations")
-    .set({
-      status,
-      error,
-      finished_at: sql<Date>`clock_timestamp()`,
-      ...(metadata !== undefined ? { metadata: JSON.stringify(metadata) } : {}),
-    })
-    .where("id", "=", id)
-    .execute();
 }
 
 /** Records how a run ended. */
