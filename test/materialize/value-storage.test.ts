@@ -372,6 +372,23 @@ describe("writeArrowFile and readArrowFile", () => {
     expect(tableToRows(await readArrowFile(path))).toEqual([{ v: 2 }, { v: 3 }]);
   });
 
+  it("writes again into a directory that was removed after an earlier write", async () => {
+    const folder = join(dir, "asset", "__all__");
+    await writeArrowFile(join(folder, "m1.arrow"), rowsToTable([{ v: 1 }], "docs"));
+    await rm(join(dir, "asset"), { recursive: true });
+    await writeArrowFile(join(folder, "m2.arrow"), rowsToTable([{ v: 2 }], "docs"));
+    expect(tableToRows(await readArrowFile(join(folder, "m2.arrow")))).toEqual([{ v: 2 }]);
+  });
+
+  it("writes a large value in chunks that reads back whole", async () => {
+    const rows = Array.from({ length: 3_000 }, (_, i) => ({ i, text: "x".repeat(200) }));
+    const path = join(dir, "large", "value.arrow");
+    const { bytes } = await writeArrowFile(path, rowsToTable(rows, "docs"));
+    expect(bytes).toBeGreaterThan(256 * 1024);
+    expect((await stat(path)).size).toBe(bytes);
+    expect(tableToRows(await readArrowFile(path))).toEqual(rows);
+  });
+
   it("reports a missing file as upstream_missing and a non-Arrow file as bad_value", async () => {
     await expect(readArrowFile(join(dir, "absent.arrow"))).rejects.toMatchObject({
       code: "upstream_missing",
