@@ -853,6 +853,37 @@ function collectGarbage(): () => void {
 describe("ctx.infer's memory", () => {
   const harness = useHarness("pglite");
 
+  it("sends calls to a plain-HTTP endpoint through its own transport, not the global fetch", async () => {
+    const h = harness();
+    const sim = await h.sim();
+    const globalFetch = globalThis.fetch;
+    globalThis.fetch = () => Promise.reject(new Error("the global fetch was used"));
+    try {
+      const seen: { rows?: InferResultRow<string>[] } = {};
+      const result = await h.run({
+        assets: [
+          inferAsset(
+            "transport",
+            docs(5, "transport"),
+            {
+              model: "small",
+              id: (d) => d.id,
+              messages: (d) => [{ role: "user", content: d.text }],
+              params: { max_tokens: 8 },
+            },
+            seen,
+          ),
+        ],
+        endpoints: { sim: { baseURL: sim.url } },
+        models: { small: { endpoint: "sim", name: "transport-small", maxAttempts: 1 } },
+      });
+      expect(result.status).toBe("succeeded");
+      expect(seen.rows?.map((r) => r.status)).toEqual(Array(5).fill("succeeded"));
+    } finally {
+      globalThis.fetch = globalFetch;
+    }
+  });
+
   it("keeps the messages of documents in flight only, not those of answered documents", async () => {
     const h = harness();
     const sim = await h.sim({ latencyMs: 5 });
