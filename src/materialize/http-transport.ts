@@ -9,15 +9,18 @@ export type FetchFunction = (
 
 /**
  * A lean `fetch` for plain-HTTP endpoints (a vLLM or SGLang server, `strata sim`), made on
- * `node:http` with one keep-alive agent per endpoint; anything else (https, a `Request` object)
- * goes to the global `fetch`.
+ * `node:http` with one keep-alive agent per endpoint; anything else (https, a `Request` object,
+ * a body that is not a string) goes to the global `fetch`.
  *
- * Node's global `fetch` allocates about 150 KB per chat completion call (request clone, body
- * tee, web streams, header sorting), and with hundreds of calls in flight much of it survives
- * into the old generation: a 100,000-document step then grows the heap past 1 GiB in garbage.
- * This transport sends the body as it is and buffers the (small) response once, which is all a
- * non-streaming completion needs; the response is a real `Response`, so the client sees
- * nothing different. Bodies encoded with gzip, deflate or br are decoded.
+ * Node's global `fetch` allocates about 150 KB per chat completion call (a clone of the request,
+ * a tee of its body, web streams, sorted header lists), and with hundreds of calls in flight much
+ * of it lives long enough to reach the old generation: a 100,000-document step grew its heap past
+ * 1 GiB of garbage. This transport writes the body as it is and reads the reply once into a
+ * buffer, which is what a non-streaming completion needs (a streamed reply arrives whole, then
+ * streams from memory). It answers with a real `Response`, so the client sees no difference:
+ * gzip, deflate and br bodies are decoded, an abort rejects with the signal's reason (how the
+ * client tells a timeout), a refused connection rejects with the socket's error (ECONNREFUSED).
+ * Redirects are not followed; an inference endpoint answers where it is.
  *
  * @example
  * const client = new OpenAI({ baseURL: "http://127.0.0.1:8000/v1", fetch: httpTransport() });
