@@ -28,6 +28,11 @@ export interface InferSpec<I, O = string> {
   readonly fallback?: ReadonlyArray<string>;
   /** The document id: lineage, checkpoint and cost rows use it; unique within one step. */
   readonly id: (item: I) => string;
+  /**
+   * The chat messages of a document. Called when the step checks its documents (the request
+   * hash, before anything is sent) and again when the document is sent, so that only documents
+   * in flight hold their messages; it must return the same messages for the same item.
+   */
   readonly messages: (item: I) => ReadonlyArray<ChatMessage>;
   /** Passed to `chat.completions.create` (max_tokens, temperature, response_format, ...). */
   readonly params?: Readonly<Record<string, unknown>>;

@@ -28,11 +28,17 @@ export function stepInference(runtime: InferenceRuntime, step: FanOutStep): Step
   return { infer: (items, spec) => fanOut(runtime, step, items, spec) };
 }
 
+/**
+ * One document of a step. Its messages are not kept: they are built again from the item when the
+ * document is sent, so a step holds the messages of its in-flight documents only (a prompt that
+ * embeds the document's text is a second copy of that text once it has been serialized).
+ */
 interface Document<I> {
   readonly index: number;
   readonly item: I;
   readonly id: string;
-  readonly messages: ReadonlyArray<ChatMessage>;
+  /** The request hash per model of the chain, computed from the messages when checked. */
+  readonly hashes: ReadonlyArray<string>;
 }
 
 /** Counters for progress and the step's summary. */
@@ -60,15 +66,15 @@ async function fanOut<I, O>(
   delete params.model;
   delete params.messages;
   delete params.stream;
-  const documents = documentsOf(step.assetKey, items, spec);
+  const documents = documentsOf(step.assetKey, items, spec, chain, params);
 
   // Requests the ledger has answered before are answered from it, for any model of the chain.
-  const hashes = chain.map((model) =>
-    documents.map((d) => requestHash(model.name, d.messages, params)),
-  );
   const answers = runtime.noCache
     ? new Map<string, CachedAnswer>()
-    : await findCachedAnswers(runtime.db, hashes.flat());
+    : await findCachedAnswers(
+        runtime.db,
+        documents.flatMap((d) => d.hashes),
+      );
   const needsEstimate = runtime.budget.cap !== null || chain.some((m) => m.bucket.limited);
   const estimator = needsEstimate ? await loadTokenEstimator() : undefined;
 
@@ -92,7 +98,6 @@ async function fanOut<I, O>(
         step,
         doc,
         chain,
-        hashes,
         answers,
         params,
         spec,
@@ -159,7 +164,6 @@ async function answerDocument<I, O>(
   step: FanOutStep,
   doc: Document<I>,
   chain: ReadonlyArray<ResolvedModel>,
-  hashes: ReadonlyArray<ReadonlyArray<string>>,
   answers: ReadonlyMap<string, CachedAnswer>,
   params: Readonly<Record<string, unknown>>,
   spec: InferSpec<I, O>,
@@ -180,7 +184,7 @@ async function answerDocument<I, O>(
   });
 
   for (const [c, model] of chain.entries()) {
-    const hash = hashes[c]![doc.index]!;
+    const hash = doc.hashes[c]!;
     const cached = answers.get(hash);
     if (cached !== undefined) {
       record(runtime, step, doc, model, hash, {
@@ -219,7 +223,7 @@ async function answerDocument<I, O>(
       lastModel = model.key;
       continue;
     }
-    const hash = hashes[c]![doc.index]!;
+    const hash = doc.hashes[c]!;
     const outcome = await callModel(runtime, step, doc, model, hash, params, spec, estimator);
     spent.prompt += outcome.usage.prompt;
     spent.cached += outcome.usage.cached;
@@ -275,7 +279,17 @@ async function callModel<I, O>(
     usage: billed,
     cost: addDecimals(costs),
   });
-  const estimatedPrompt = estimator?.promptTokens(doc.messages) ?? 0;
+  // Built again from the item (see Document): only documents being sent hold their messages.
+  let messages: ReadonlyArray<ChatMessage>;
+  try {
+    messages = spec.messages(doc.item);
+  } catch (error) {
+    return outcome(
+      "stop",
+      `messages() threw: ${error instanceof Error ? error.message : String(error)}`,
+    );
+  }
+  const estimatedPrompt = estimator?.promptTokens(messages) ?? 0;
   const ceiling = outputCeiling(params);
   let lastError = "";
   let outageRetries = 0;
@@ -306,7 +320,7 @@ async function callModel<I, O>(
         try {
           const { data, response } = await model.client.chat.completions
             .create(
-              { ...params, model: model.name, messages: doc.messages as never, stream: false },
+              { ...params, model: model.name, messages: messages as never, stream: false },
               { signal: call.signal, timeout: model.timeoutMs, maxRetries: 0 },
             )
             .withResponse();
@@ -559,10 +573,16 @@ function checkSpec<I, O>(assetKey: string, items: ReadonlyArray<I>, spec: InferS
   }
 }
 
+/**
+ * Checks every document before anything is sent (a unique string id, at least one message) and
+ * computes its request hash for each model of the chain; the messages themselves are dropped.
+ */
 function documentsOf<I, O>(
   assetKey: string,
   items: ReadonlyArray<I>,
   spec: InferSpec<I, O>,
+  chain: ReadonlyArray<ResolvedModel>,
+  params: Readonly<Record<string, unknown>>,
 ): ReadonlyArray<Document<I>> {
   const seen = new Set<string>();
   return items.map((item, index) => {
@@ -587,7 +607,8 @@ function documentsOf<I, O>(
         `asset "${assetKey}": messages() for document "${id}" returned no messages; return [{ role: "user", content: "..." }]`,
       );
     }
-    return { index, item, id, messages };
+    const hashes = chain.map((model) => requestHash(model.name, messages, params));
+    return { index, item, id, hashes };
   });
 }
 

@@ -11,6 +11,7 @@ import type { Database } from "../store/database.js";
 import { Budget } from "./budget.js";
 import { type NanoPrices, numberToPlain, toNanos } from "./decimal.js";
 import { EndpointLimiter, RateBucket } from "./endpoint-limiter.js";
+import { httpTransport } from "./http-transport.js";
 
 /** Calls in flight per endpoint when it names none. */
 export const DEFAULT_MAX_CONCURRENCY = 64;
@@ -204,6 +205,7 @@ export class InferenceRuntime {
         ...(baseURL !== undefined && baseURL !== "" ? { baseURL } : {}),
         maxRetries: 0,
         timeout: endpoint.timeoutMs ?? DEFAULT_TIMEOUT_MS,
+        fetch: httpTransport(),
       });
       this.#clients.set(key, client);
     }

@@ -1,4 +1,6 @@
 import { join } from "node:path";
+import { setFlagsFromString } from "node:v8";
+import { runInNewContext } from "node:vm";
 import { sql } from "kysely";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import type { InferResultRow, InferSpec } from "../../src/assets/asset-context.js";
@@ -839,5 +841,88 @@ describe("ctx.infer's failure handling", () => {
     expect(sim.ledger().requests.total).toBe(0);
     expect(await h.calls(dup.runId)).toEqual([]);
     expect(await h.calls(noId.runId)).toEqual([]);
+  });
+});
+
+/** V8's own collector, for tests that check what a step keeps alive. */
+function collectGarbage(): () => void {
+  setFlagsFromString("--expose-gc");
+  return runInNewContext("gc") as () => void;
+}
+
+describe("ctx.infer's memory", () => {
+  const harness = useHarness("pglite");
+
+  it("sends calls to a plain-HTTP endpoint through its own transport, not the global fetch", async () => {
+    const h = harness();
+    const sim = await h.sim();
+    const globalFetch = globalThis.fetch;
+    globalThis.fetch = () => Promise.reject(new Error("the global fetch was used"));
+    try {
+      const seen: { rows?: InferResultRow<string>[] } = {};
+      const result = await h.run({
+        assets: [
+          inferAsset(
+            "transport",
+            docs(5, "transport"),
+            {
+              model: "small",
+              id: (d) => d.id,
+              messages: (d) => [{ role: "user", content: d.text }],
+              params: { max_tokens: 8 },
+            },
+            seen,
+          ),
+        ],
+        endpoints: { sim: { baseURL: sim.url } },
+        models: { small: { endpoint: "sim", name: "transport-small", maxAttempts: 1 } },
+      });
+      expect(result.status).toBe("succeeded");
+      expect(seen.rows?.map((r) => r.status)).toEqual(Array(5).fill("succeeded"));
+    } finally {
+      globalThis.fetch = globalFetch;
+    }
+  });
+
+  it("keeps the messages of documents in flight only, not those of answered documents", async () => {
+    const h = harness();
+    const sim = await h.sim({ latencyMs: 5 });
+    const gc = collectGarbage();
+    // Every messages() result of the first 100 documents, held weakly.
+    const built = new Map<string, WeakRef<object>[]>();
+    const items = docs(300, "memory");
+    const early = items.slice(0, 100);
+    let alive: number | undefined;
+    const result = await h.run({
+      assets: [
+        inferAsset("memory", items, {
+          model: "small",
+          id: (d) => d.id,
+          messages: (d) => {
+            const messages = [{ role: "user" as const, content: `Summarize ${d.text}` }];
+            built.set(d.id, [...(built.get(d.id) ?? []), new WeakRef(messages)]);
+            return messages;
+          },
+          params: { max_tokens: 8 },
+          parse: (text, d) => {
+            // Late in the step, with about 100 documents still to go: the first 100 are answered.
+            if (d.id === "memory-200") {
+              setImmediate(() => {
+                gc();
+                alive = early.filter((e) =>
+                  built.get(e.id)?.some((r) => r.deref() !== undefined),
+                ).length;
+              });
+            }
+            return text;
+          },
+        }),
+      ],
+      endpoints: { sim: { baseURL: sim.url, maxConcurrency: 4 } },
+      models: { small: { endpoint: "sim", name: "memory-small" } },
+    });
+    expect(result.status).toBe("succeeded");
+    expect(built.get("memory-0")?.length).toBeGreaterThan(0);
+    expect(alive).toBe(0);
   });
 });
