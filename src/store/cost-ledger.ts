@@ -51,6 +51,15 @@ export interface CostLedgerOptions {
   readonly maxWritesInFlight?: number;
   /** Attempts of one write before it is reported as failed (default 5). */
   readonly writeAttempts?: number;
+  /**
+   * Postgres server only: dispatch counts are written on their own, one write in flight, and
+   * commit without waiting for the WAL flush, so a call waits well under a millisecond to be
+   * counted instead of a disk flush. Such a commit survives the process being killed and the
+   * server restarting; only a crash of the server itself can lose the counts committed since the
+   * last ledger row was written (rows stay synchronous, and flush the counts before them). Never
+   * on the embedded database, whose WAL is flushed by nothing else (default false).
+   */
+  readonly relaxedDispatchCommit?: boolean;
 }
 
 interface Waiter {
@@ -69,7 +78,8 @@ interface FlushWaiter extends Waiter {
  * meanwhile (up to `maxBatch` rows). An idle ledger writes at once, never waiting on a timer, and a
  * busy one batches by itself, so what a crash can lose of the answered calls is about one commit's
  * latency. A write that fails (the database restarting) is retried; rows are never dropped
- * silently: `flush()` rejects while any are unwritten.
+ * silently: `flush()` rejects while any are unwritten. With `relaxedDispatchCommit` (Postgres),
+ * dispatch counts go in one more write of their own, so a call never waits on a row insert.
  *
  * Every call is counted as dispatched, durably, before it is sent ({@link recordDispatch}), so
  * after a crash `runs.calls_dispatched` minus the recorded outcomes is the number of calls lost in
@@ -86,6 +96,7 @@ export class CostLedger {
   readonly #maxBatch: number;
   readonly #maxWrites: number;
   readonly #writeAttempts: number;
+  readonly #relaxedDispatch: boolean;
   /** Rows not yet written, oldest first, and their sequence numbers. */
   #rows: LedgerEntry[] = [];
   #seqs: number[] = [];
@@ -94,8 +105,10 @@ export class CostLedger {
   #dispatches = new Map<string, number>();
   /** The senders of those calls, waiting for the count to be written. */
   #dispatchWaiters: Waiter[] = [];
-  /** The first row sequence number of each write in flight (Infinity: no rows). */
+  /** The first row sequence number of each write of rows in flight (Infinity: no rows). */
   readonly #inFlight = new Set<{ readonly firstSeq: number }>();
+  /** A write of dispatch counts alone is in flight (with `relaxedDispatchCommit`). */
+  #countingDispatches = false;
   #scheduled = false;
   /** After a failed write nothing is written until the next record, dispatch or flush. */
   #paused = false;
@@ -108,6 +121,7 @@ export class CostLedger {
     this.#maxBatch = Math.max(1, Math.min(1_000, options.maxBatch ?? DEFAULT_LEDGER_MAX_BATCH));
     this.#maxWrites = Math.max(1, options.maxWritesInFlight ?? DEFAULT_LEDGER_WRITES_IN_FLIGHT);
     this.#writeAttempts = options.writeAttempts ?? 5;
+    this.#relaxedDispatch = options.relaxedDispatchCommit === true;
   }
 
   /** Rows written so far. */
@@ -118,6 +132,11 @@ export class CostLedger {
   /** Writes committed so far (rows and dispatch counts together). */
   get writes(): number {
     return this.#writes;
+  }
+
+  /** Writes in flight now (rows, and dispatch counts). */
+  get writesInFlight(): number {
+    return this.#inFlight.size + (this.#countingDispatches ? 1 : 0);
   }
 
   /** Rows waiting to be written (buffered, or in a write not yet committed). */
@@ -168,17 +187,13 @@ export class CostLedger {
     return oldest;
   }
 
-  #hasWork(): boolean {
-    return this.#rows.length > 0 || this.#dispatches.size > 0;
-  }
-
   /**
    * Starts a write after the current turn of the event loop, so the answers and dispatches of one
    * turn share it, while no write ever waits on a timer.
    */
   #schedule(): void {
     this.#paused = false;
-    if (this.#scheduled || this.#inFlight.size >= this.#maxWrites) return;
+    if (this.#scheduled) return;
     this.#scheduled = true;
     setImmediate(() => {
       this.#scheduled = false;
@@ -188,54 +203,77 @@ export class CostLedger {
 
   /** Starts writes while fewer than `maxWritesInFlight` are in flight and there is work. */
   #pump(): void {
-    while (!this.#paused && this.#inFlight.size < this.#maxWrites && this.#hasWork()) {
-      const rows = this.#rows.splice(0, this.#maxBatch);
-      const seqs = this.#seqs.splice(0, this.#maxBatch);
-      const dispatches = this.#dispatches;
-      const waiters = this.#dispatchWaiters;
+    if (this.#paused) return;
+    if (this.#relaxedDispatch && !this.#countingDispatches && this.#dispatches.size > 0) {
+      this.#countingDispatches = true;
+      this.#startWrite([], [], true);
+    }
+    while (
+      !this.#paused &&
+      this.#inFlight.size < this.#maxWrites &&
+      (this.#rows.length > 0 || (!this.#relaxedDispatch && this.#dispatches.size > 0))
+    ) {
+      this.#startWrite(
+        this.#rows.splice(0, this.#maxBatch),
+        this.#seqs.splice(0, this.#maxBatch),
+        !this.#relaxedDispatch,
+      );
+    }
+  }
+
+  /** Writes `rows`, and the dispatch counts buffered so far where `withDispatches`. */
+  #startWrite(rows: LedgerEntry[], seqs: number[], withDispatches: boolean): void {
+    const dispatches = withDispatches ? this.#dispatches : new Map<string, number>();
+    const waiters = withDispatches ? this.#dispatchWaiters : [];
+    if (withDispatches) {
       this.#dispatches = new Map();
       this.#dispatchWaiters = [];
-      const write = { firstSeq: seqs[0] ?? Number.POSITIVE_INFINITY };
-      this.#inFlight.add(write);
-      void this.#write(rows, dispatches).then((error) => {
-        this.#inFlight.delete(write);
-        if (error === undefined) {
-          this.#written += rows.length;
-          this.#writes += 1;
-          for (const w of waiters) w.resolve();
-        } else {
-          // Keep the rows for a later write, in order. The calls whose dispatch could not be
-          // counted are not sent, so their counts are dropped with them.
-          this.#rows.unshift(...rows);
-          this.#seqs.unshift(...seqs);
-          this.#paused = true;
-          const notCounted = new StoreError(
-            "db_unreachable",
-            `the cost ledger could not count a call as dispatched, so it was not sent: ${error instanceof Error ? error.message : String(error)}`,
-            { cause: error },
-          );
-          for (const w of waiters) w.reject(notCounted);
-          for (const w of this.#flushWaiters.splice(0)) w.reject(error);
-        }
-        this.#pump();
-        const oldest = this.#oldestUnwritten();
-        const done = this.#flushWaiters.filter((w) => w.upTo < oldest);
-        if (done.length > 0) {
-          this.#flushWaiters = this.#flushWaiters.filter((w) => w.upTo >= oldest);
-          for (const w of done) w.resolve();
-        }
-      });
     }
+    const countsOnly = rows.length === 0;
+    const write = { firstSeq: seqs[0] ?? Number.POSITIVE_INFINITY };
+    if (!countsOnly || !this.#relaxedDispatch) this.#inFlight.add(write);
+    const relaxed = countsOnly && this.#relaxedDispatch;
+    void this.#write(rows, dispatches, relaxed).then((error) => {
+      this.#inFlight.delete(write);
+      if (relaxed) this.#countingDispatches = false;
+      if (error === undefined) {
+        this.#written += rows.length;
+        this.#writes += 1;
+        for (const w of waiters) w.resolve();
+      } else {
+        // Keep the rows for a later write, in order. The calls whose dispatch could not be
+        // counted are not sent, so their counts are dropped with them.
+        this.#rows.unshift(...rows);
+        this.#seqs.unshift(...seqs);
+        this.#paused = true;
+        const notCounted = new StoreError(
+          "db_unreachable",
+          `the cost ledger could not count a call as dispatched, so it was not sent: ${error instanceof Error ? error.message : String(error)}`,
+          { cause: error },
+        );
+        for (const w of waiters) w.reject(notCounted);
+        for (const w of this.#flushWaiters.splice(0)) w.reject(error);
+      }
+      this.#pump();
+      const oldest = this.#oldestUnwritten();
+      const done = this.#flushWaiters.filter((w) => w.upTo < oldest);
+      if (done.length > 0) {
+        this.#flushWaiters = this.#flushWaiters.filter((w) => w.upTo >= oldest);
+        for (const w of done) w.resolve();
+      }
+    });
   }
 
   /** Writes one batch, retrying with backoff; resolves with the error if every attempt failed. */
   async #write(
     rows: ReadonlyArray<LedgerEntry>,
     dispatches: ReadonlyMap<string, number>,
+    relaxed: boolean,
   ): Promise<unknown> {
     for (let attempt = 1; ; attempt++) {
       try {
-        await writeBatch(this.#db, rows, dispatches);
+        if (relaxed) await countDispatchesRelaxed(this.#db, dispatches);
+        else await writeBatch(this.#db, rows, dispatches);
         return undefined;
       } catch (error) {
         if (attempt >= this.#writeAttempts) return error;
@@ -243,6 +281,23 @@ export class CostLedger {
       }
     }
   }
+}
+
+/** Adds dispatch counts in a transaction that does not wait for the WAL flush (Postgres only). */
+async function countDispatchesRelaxed(
+  db: Kysely<Database>,
+  dispatches: ReadonlyMap<string, number>,
+): Promise<void> {
+  await db.transaction().execute(async (trx) => {
+    await sql`set local synchronous_commit = off`.execute(trx);
+    for (const [runId, count] of dispatches) {
+      await trx
+        .updateTable("strata.runs")
+        .set((eb) => ({ calls_dispatched: eb("calls_dispatched", "+", count) }))
+        .where("id", "=", runId)
+        .execute();
+    }
+  });
 }
 
 /**

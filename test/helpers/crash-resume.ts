@@ -1,10 +1,10 @@
 import { sql } from "kysely";
 import { expect } from "vitest";
-import { callsLostInFlight } from "../../src/store/cost-ledger.js";
 import { type Row, readArrowFile, tableToRows } from "../../src/materialize/value-storage.js";
 import { SeededRandom } from "../../src/sim/seeded-random.js";
 import type { SimModelBill } from "../../src/sim/sim-ledger.js";
 import { type Simulator, startSimulator } from "../../src/sim/simulator.js";
+import { callsLostInFlight } from "../../src/store/cost-ledger.js";
 import {
   embeddedDataDir,
   openEmbeddedStore,
@@ -419,7 +419,8 @@ export async function runCrashResume(config: CrashResumeConfig): Promise<CrashRe
       const moment = await killAt(sim, child, target);
       const killed = await child.result;
       expect(killed.signal, killed.stderr).toBe("SIGKILL");
-      if (killedRunId !== undefined) reported.push(reportedLostInFlight(killed.stderr, killedRunId));
+      if (killedRunId !== undefined)
+        reported.push(reportedLostInFlight(killed.stderr, killedRunId));
 
       // The next command opens the database cleanly and reaps the killed run as failed.
       const listed = await p.cli(["runs", "--json"]);
