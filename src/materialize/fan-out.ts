@@ -294,14 +294,17 @@ async function callModel<I, O>(
       const started = performance.now();
       try {
         await model.bucket.take(estimatedPrompt + ceiling, call.signal);
+        // Counted on the ledger (batched) before it is sent, so if the process dies before the
+        // answer is recorded, resume reports the call as lost in flight instead of hiding it. The
+        // count is written while the call waits for a free slot, so it rarely holds one.
+        const counted = dispatched ? undefined : runtime.ledger.recordDispatch(step.runId);
+        counted?.catch(() => {});
         await model.limiter.acquire(call.signal);
         let completion: ChatCompletion;
         let headers: Headers;
         try {
-          if (!dispatched) {
-            // On the ledger (batched) before it is sent: if the process dies before the answer
-            // is recorded, resume reports the call as lost in flight instead of hiding it.
-            await runtime.ledger.recordDispatch(step.runId);
+          if (counted !== undefined) {
+            await counted;
             dispatched = true;
           }
           const { data, response } = await model.client.chat.completions

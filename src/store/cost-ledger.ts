@@ -283,20 +283,27 @@ export class CostLedger {
   }
 }
 
-/** Adds dispatch counts in a transaction that does not wait for the WAL flush (Postgres only). */
+/**
+ * Adds dispatch counts without waiting for the WAL flush (Postgres only). One run's counts are
+ * one statement, its own transaction, whose `set_config(..., true)` lasts until its commit: one
+ * round trip. Several runs' counts share a transaction, so a retry never adds one twice.
+ */
 async function countDispatchesRelaxed(
   db: Kysely<Database>,
   dispatches: ReadonlyMap<string, number>,
 ): Promise<void> {
+  const count = (q: Kysely<Database>, runId: string, n: number) =>
+    sql`
+      with relaxed as (select set_config('synchronous_commit', 'off', true))
+      update strata.runs set calls_dispatched = calls_dispatched + ${n}
+        from relaxed where id = ${runId}`.execute(q);
+  const counts = [...dispatches];
+  if (counts.length === 1) {
+    await count(db, counts[0]![0], counts[0]![1]);
+    return;
+  }
   await db.transaction().execute(async (trx) => {
-    await sql`set local synchronous_commit = off`.execute(trx);
-    for (const [runId, count] of dispatches) {
-      await trx
-        .updateTable("strata.runs")
-        .set((eb) => ({ calls_dispatched: eb("calls_dispatched", "+", count) }))
-        .where("id", "=", runId)
-        .execute();
-    }
+    for (const [runId, n] of counts) await count(trx, runId, n);
   });
 }
 
