@@ -62,7 +62,11 @@ export interface KillRecord {
   readonly paidTwice: number;
   /** `runs.calls_dispatched` of the killed run: calls counted (durably) before they were sent. */
   readonly dispatched: number;
-  /** Calls the client had in flight at the kill: dispatched, with no outcome on the ledger. */
+  /**
+   * Calls the client had in flight at the kill: dispatched, with no outcome on the ledger. A call
+   * is counted while it waits for a free endpoint slot, so this includes up to the fan-out's few
+   * spare workers that had not been sent yet (they show as `neverArrived`).
+   */
   readonly clientInFlight: number;
   /** What `strata runs resume` reported as lost in flight for the killed run (its stderr). */
   readonly reportedLost: number;
