@@ -39,6 +39,7 @@ export async function runPlan(
     env: ctx.io.env,
     maxCostUsd: options.maxCostUsd,
     noCache: options.noCache,
+    ledger: { relaxedDispatchCommit: store.kind === "postgres" },
     onProgress: (p) => progress.onInference(p),
   });
   let result: RunResult;

@@ -1,7 +1,7 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import type { ChatCompletion } from "openai/resources/chat/completions";
 import type { ChatMessage, InferResultRow, InferSpec } from "../assets/asset-context.js";
-import { StrataError } from "../errors.js";
+import { StoreError, StrataError } from "../errors.js";
 import { type CachedAnswer, findCachedAnswers } from "../store/cost-ledger.js";
 import { addDecimals, callCostNanos, exactCallCost, type Nanos } from "./decimal.js";
 import type { InferenceRuntime, ResolvedModel } from "./inference-runtime.js";
@@ -308,16 +308,19 @@ async function callModel<I, O>(
       const started = performance.now();
       try {
         await model.bucket.take(estimatedPrompt + ceiling, call.signal);
+        // Counted on the ledger (batched) before it is sent, so if the process dies before the
+        // answer is recorded, resume reports the call as lost in flight instead of hiding it. The
+        // count is written while the call waits for a free slot, so it rarely holds one.
+        const counted = dispatched ? undefined : runtime.ledger.recordDispatch(step.runId);
+        counted?.catch(() => {});
         await model.limiter.acquire(call.signal);
-        if (!dispatched) {
-          // Written (batched) as the call goes out: if the process dies before the answer is
-          // recorded, resume can tell how many calls were lost in flight.
-          dispatched = true;
-          runtime.ledger.dispatched(step.runId);
-        }
         let completion: ChatCompletion;
         let headers: Headers;
         try {
+          if (counted !== undefined) {
+            await counted;
+            dispatched = true;
+          }
           const { data, response } = await model.client.chat.completions
             .create(
               { ...params, model: model.name, messages: messages as never, stream: false },
@@ -362,6 +365,12 @@ async function callModel<I, O>(
         if (!parsed.ok) return outcome("failed", parsed.error);
         return { kind: "answered", value: parsed.value, usage: billed, cost: addDecimals(costs) };
       } catch (error) {
+        if (error instanceof StoreError) {
+          // Not sent, so nothing to record: try again once the database is back.
+          lastError = error.message;
+          await sleep(backoffMs(attempt), undefined, { signal: call.signal }).catch(() => {});
+          continue;
+        }
         const failure = classifyFailure(error);
         lastError = failure.reason;
         if (failure.kind === "aborted" || step.signal.aborted) return outcome("stop", "canceled");
@@ -416,7 +425,10 @@ async function callModel<I, O>(
         runtime.budget.settle(reservation, settled);
       }
     }
-    record(runtime, step, doc, model, hash, failedAttempt(model.maxAttempts, null, lastError));
+    // A call never sent (its dispatch could not be counted) has no outcome to record.
+    if (dispatched) {
+      record(runtime, step, doc, model, hash, failedAttempt(model.maxAttempts, null, lastError));
+    }
     return outcome("failed", `${model.maxAttempts} attempts failed; last: ${lastError}`);
   } finally {
     call.release();

@@ -1,4 +1,5 @@
 import { type Kysely, sql } from "kysely";
+import { StoreError } from "../errors.js";
 import type { Database } from "./database.js";
 
 /** One row of `strata.inference_calls` as the fan-out writes it. */
@@ -37,51 +38,90 @@ export interface CachedAnswer {
   readonly output: string;
 }
 
-/** Ledger batches written at once (of a Postgres pool of 10 connections). */
-const MAX_PARALLEL_WRITES = 2;
+/** Rows one ledger write carries at most, when the options name no other bound. */
+export const DEFAULT_LEDGER_MAX_BATCH = 256;
+/** Ledger writes in flight at once (of a Postgres pool of 10 connections). */
+export const DEFAULT_LEDGER_WRITES_IN_FLIGHT = 2;
 
 /** Options of {@link CostLedger}. */
 export interface CostLedgerOptions {
-  /** Rows are written at least this often (default 200 ms). */
-  readonly flushIntervalMs?: number;
-  /** A batch this large is written at once (default 128 rows). */
+  /** Rows one write carries at most; the rest go with the next write (default 256). */
   readonly maxBatch?: number;
-  /** Attempts of one batch write before it is reported as failed (default 5). */
+  /** Writes in flight at once (default 2): what accumulates meanwhile goes with the next one. */
+  readonly maxWritesInFlight?: number;
+  /** Attempts of one write before it is reported as failed (default 5). */
   readonly writeAttempts?: number;
+  /**
+   * Postgres server only: dispatch counts are written on their own, one write in flight, and
+   * commit without waiting for the WAL flush, so a call waits well under a millisecond to be
+   * counted instead of a disk flush. Such a commit survives the process being killed and the
+   * server restarting; only a crash of the server itself can lose the counts committed since the
+   * last ledger row was written (rows stay synchronous, and flush the counts before them). Never
+   * on the embedded database, whose WAL is flushed by nothing else (default false).
+   */
+  readonly relaxedDispatchCommit?: boolean;
+}
+
+interface Waiter {
+  resolve(): void;
+  reject(error: unknown): void;
+}
+
+/** A `flush()` waiting for the rows recorded up to `upTo` to be written. */
+interface FlushWaiter extends Waiter {
+  readonly upTo: number;
 }
 
 /**
- * The cost ledger's writer: rows are buffered and written in batches (group commit), every
- * 128 rows and at least every 200 ms and at `flush()`, batches side by side, so the ledger
- * never holds up the fan-out and a crash loses about one interval of answered calls. A batch that fails to write (the database restarting) is
- * retried; rows are never dropped silently: `flush()` rejects while any are unwritten.
+ * The cost ledger's writer, a group commit: rows and dispatch counts are buffered, and a write
+ * starts as soon as fewer than `maxWritesInFlight` are in flight, carrying everything buffered
+ * meanwhile (up to `maxBatch` rows). An idle ledger writes at once, never waiting on a timer, and a
+ * busy one batches by itself, so what a crash can lose of the answered calls is about one commit's
+ * latency. A write that fails (the database restarting) is retried; rows are never dropped
+ * silently: `flush()` rejects while any are unwritten. With `relaxedDispatchCommit` (Postgres),
+ * dispatch counts go in one more write of their own, so a call never waits on a row insert.
+ *
+ * Every call is counted as dispatched, durably, before it is sent ({@link recordDispatch}), so
+ * after a crash `runs.calls_dispatched` minus the recorded outcomes is the number of calls lost in
+ * flight: never fewer than the endpoint billed without strata recording the answer.
  *
  * @example
  * const ledger = new CostLedger(store.db);
- * ledger.record(entry);
+ * await ledger.recordDispatch(runId);   // then send the call
+ * ledger.record(entry);                 // its outcome
  * await ledger.flush();
  */
 export class CostLedger {
   readonly #db: Kysely<Database>;
-  readonly #intervalMs: number;
   readonly #maxBatch: number;
+  readonly #maxWrites: number;
   readonly #writeAttempts: number;
-  #buffer: LedgerEntry[] = [];
-  /** Calls sent since the last write, per run. */
-  #dispatched = new Map<string, number>();
-  #timer: NodeJS.Timeout | undefined;
-  /** Batches waiting to be written; up to MAX_PARALLEL_WRITES are written side by side. */
-  readonly #queue: Array<() => Promise<void>> = [];
-  #running = 0;
-  readonly #idle: Array<() => void> = [];
-  #failure: unknown;
+  readonly #relaxedDispatch: boolean;
+  /** Rows not yet written, oldest first, and their sequence numbers. */
+  #rows: LedgerEntry[] = [];
+  #seqs: number[] = [];
+  #nextSeq = 0;
+  /** Calls about to be sent and not yet counted on `strata.runs`, per run. */
+  #dispatches = new Map<string, number>();
+  /** The senders of those calls, waiting for the count to be written. */
+  #dispatchWaiters: Waiter[] = [];
+  /** The first row sequence number of each write of rows in flight (Infinity: no rows). */
+  readonly #inFlight = new Set<{ readonly firstSeq: number }>();
+  /** A write of dispatch counts alone is in flight (with `relaxedDispatchCommit`). */
+  #countingDispatches = false;
+  #scheduled = false;
+  /** After a failed write nothing is written until the next record, dispatch or flush. */
+  #paused = false;
+  #flushWaiters: FlushWaiter[] = [];
   #written = 0;
+  #writes = 0;
 
   constructor(db: Kysely<Database>, options: CostLedgerOptions = {}) {
     this.#db = db;
-    this.#intervalMs = options.flushIntervalMs ?? 200;
-    this.#maxBatch = options.maxBatch ?? 128;
+    this.#maxBatch = Math.max(1, Math.min(1_000, options.maxBatch ?? DEFAULT_LEDGER_MAX_BATCH));
+    this.#maxWrites = Math.max(1, options.maxWritesInFlight ?? DEFAULT_LEDGER_WRITES_IN_FLIGHT);
     this.#writeAttempts = options.writeAttempts ?? 5;
+    this.#relaxedDispatch = options.relaxedDispatchCommit === true;
   }
 
   /** Rows written so far. */
@@ -89,102 +129,249 @@ export class CostLedger {
     return this.#written;
   }
 
-  /** Rows waiting to be written. */
+  /** Writes committed so far (rows and dispatch counts together). */
+  get writes(): number {
+    return this.#writes;
+  }
+
+  /** Writes in flight now (rows, and dispatch counts). */
+  get writesInFlight(): number {
+    return this.#inFlight.size + (this.#countingDispatches ? 1 : 0);
+  }
+
+  /** Rows waiting to be written (buffered, or in a write not yet committed). */
   get pending(): number {
-    return this.#buffer.length;
+    return this.#nextSeq - this.#written;
   }
 
   /**
-   * Counts a call as sent (once per document and model). The count is written with the next
-   * batch, so a crash leaves `runs.calls_dispatched` minus the recorded outcomes: the calls that
-   * were lost in flight.
+   * Counts a call as dispatched on `strata.runs.calls_dispatched` (once per document and model)
+   * and resolves once the count is committed: send the call after that, so a crash can never hide
+   * a billed call. Counts of calls sent at about the same time share one write. Rejects when the
+   * count could not be written (a `StoreError`); the call is then not counted and must not be
+   * sent.
    */
-  dispatched(runId: string): void {
-    this.#dispatched.set(runId, (this.#dispatched.get(runId) ?? 0) + 1);
-    this.#timer ??= setTimeout(() => this.#startWrite(), this.#intervalMs);
+  recordDispatch(runId: string): Promise<void> {
+    this.#dispatches.set(runId, (this.#dispatches.get(runId) ?? 0) + 1);
+    const written = new Promise<void>((resolve, reject) => {
+      this.#dispatchWaiters.push({ resolve, reject });
+    });
+    this.#schedule();
+    return written;
   }
 
-  /** Buffers one row; it is written within the flush interval. */
+  /** Buffers one row; it goes with the next write. */
   record(entry: LedgerEntry): void {
-    this.#buffer.push(entry);
-    if (this.#buffer.length >= this.#maxBatch) this.#startWrite();
-    else this.#timer ??= setTimeout(() => this.#startWrite(), this.#intervalMs);
-  }
-
-  /** Writes everything buffered; rejects if a batch could not be written. */
-  async flush(): Promise<void> {
-    this.#startWrite();
-    if (this.#running > 0 || this.#queue.length > 0) {
-      await new Promise<void>((resolve) => this.#idle.push(resolve));
-    }
-    if (this.#failure !== undefined) {
-      const failure = this.#failure;
-      this.#failure = undefined;
-      throw failure;
-    }
-  }
-
-  #startWrite(): void {
-    if (this.#timer !== undefined) {
-      clearTimeout(this.#timer);
-      this.#timer = undefined;
-    }
-    if (this.#buffer.length === 0 && this.#dispatched.size === 0) return;
-    const batch = this.#buffer;
-    const dispatched = this.#dispatched;
-    this.#buffer = [];
-    this.#dispatched = new Map();
-    this.#queue.push(() => this.#write(batch, dispatched));
-    this.#pump();
+    this.#rows.push(entry);
+    this.#seqs.push(this.#nextSeq++);
+    this.#schedule();
   }
 
   /**
-   * Starts queued batches while fewer than MAX_PARALLEL_WRITES are being written: one slow commit
-   * holds up no other batch, and the ledger never takes every pooled connection from the run.
+   * Writes every row recorded so far; rejects if a write fails for good before they are all
+   * written (the rows are kept: a later flush tries them again).
    */
+  async flush(): Promise<void> {
+    this.#paused = false;
+    this.#pump();
+    const upTo = this.#nextSeq - 1;
+    if (this.#oldestUnwritten() > upTo) return;
+    await new Promise<void>((resolve, reject) => {
+      this.#flushWaiters.push({ upTo, resolve, reject });
+    });
+  }
+
+  #oldestUnwritten(): number {
+    let oldest = this.#seqs[0] ?? Number.POSITIVE_INFINITY;
+    for (const write of this.#inFlight) oldest = Math.min(oldest, write.firstSeq);
+    return oldest;
+  }
+
+  /**
+   * Starts a write after the current turn of the event loop, so the answers and dispatches of one
+   * turn share it, while no write ever waits on a timer.
+   */
+  #schedule(): void {
+    this.#paused = false;
+    if (this.#scheduled) return;
+    this.#scheduled = true;
+    setImmediate(() => {
+      this.#scheduled = false;
+      this.#pump();
+    });
+  }
+
+  /** Starts writes while fewer than `maxWritesInFlight` are in flight and there is work. */
   #pump(): void {
-    while (this.#running < MAX_PARALLEL_WRITES && this.#queue.length > 0) {
-      const job = this.#queue.shift()!;
-      this.#running += 1;
-      void job().finally(() => {
-        this.#running -= 1;
-        this.#pump();
-        if (this.#running === 0 && this.#queue.length === 0) {
-          for (const resolve of this.#idle.splice(0)) resolve();
-        }
-      });
+    if (this.#paused) return;
+    if (this.#relaxedDispatch && !this.#countingDispatches && this.#dispatches.size > 0) {
+      this.#countingDispatches = true;
+      this.#startWrite([], [], true);
+    }
+    while (
+      !this.#paused &&
+      this.#inFlight.size < this.#maxWrites &&
+      (this.#rows.length > 0 || (!this.#relaxedDispatch && this.#dispatches.size > 0))
+    ) {
+      this.#startWrite(
+        this.#rows.splice(0, this.#maxBatch),
+        this.#seqs.splice(0, this.#maxBatch),
+        !this.#relaxedDispatch,
+      );
     }
   }
 
-  async #write(batch: ReadonlyArray<LedgerEntry>, dispatched: Map<string, number>): Promise<void> {
+  /** Writes `rows`, and the dispatch counts buffered so far where `withDispatches`. */
+  #startWrite(rows: LedgerEntry[], seqs: number[], withDispatches: boolean): void {
+    const dispatches = withDispatches ? this.#dispatches : new Map<string, number>();
+    const waiters = withDispatches ? this.#dispatchWaiters : [];
+    if (withDispatches) {
+      this.#dispatches = new Map();
+      this.#dispatchWaiters = [];
+    }
+    const countsOnly = rows.length === 0;
+    const write = { firstSeq: seqs[0] ?? Number.POSITIVE_INFINITY };
+    if (!countsOnly || !this.#relaxedDispatch) this.#inFlight.add(write);
+    const relaxed = countsOnly && this.#relaxedDispatch;
+    void this.#write(rows, dispatches, relaxed).then((error) => {
+      this.#inFlight.delete(write);
+      if (relaxed) this.#countingDispatches = false;
+      if (error === undefined) {
+        this.#written += rows.length;
+        this.#writes += 1;
+        for (const w of waiters) w.resolve();
+      } else {
+        // Keep the rows for a later write, in order. The calls whose dispatch could not be
+        // counted are not sent, so their counts are dropped with them.
+        this.#rows.unshift(...rows);
+        this.#seqs.unshift(...seqs);
+        this.#paused = true;
+        const notCounted = new StoreError(
+          "db_unreachable",
+          `the cost ledger could not count a call as dispatched, so it was not sent: ${error instanceof Error ? error.message : String(error)}`,
+          { cause: error },
+        );
+        for (const w of waiters) w.reject(notCounted);
+        for (const w of this.#flushWaiters.splice(0)) w.reject(error);
+      }
+      this.#pump();
+      const oldest = this.#oldestUnwritten();
+      const done = this.#flushWaiters.filter((w) => w.upTo < oldest);
+      if (done.length > 0) {
+        this.#flushWaiters = this.#flushWaiters.filter((w) => w.upTo >= oldest);
+        for (const w of done) w.resolve();
+      }
+    });
+  }
+
+  /** Writes one batch, retrying with backoff; resolves with the error if every attempt failed. */
+  async #write(
+    rows: ReadonlyArray<LedgerEntry>,
+    dispatches: ReadonlyMap<string, number>,
+    relaxed: boolean,
+  ): Promise<unknown> {
     for (let attempt = 1; ; attempt++) {
       try {
-        await this.#db.transaction().execute(async (trx) => {
-          await insertLedgerRows(trx, batch);
-          for (const [runId, count] of dispatched) {
-            await trx
-              .updateTable("strata.runs")
-              .set((eb) => ({ calls_dispatched: eb("calls_dispatched", "+", count) }))
-              .where("id", "=", runId)
-              .execute();
-          }
-        });
-        this.#written += batch.length;
-        return;
+        if (relaxed) await countDispatchesRelaxed(this.#db, dispatches);
+        else await writeBatch(this.#db, rows, dispatches);
+        return undefined;
       } catch (error) {
-        if (attempt >= this.#writeAttempts) {
-          // Keep the rows and counts: a later flush tries them again.
-          this.#buffer = [...batch, ...this.#buffer];
-          for (const [runId, count] of dispatched) {
-            this.#dispatched.set(runId, (this.#dispatched.get(runId) ?? 0) + count);
-          }
-          this.#failure = error;
-          return;
-        }
+        if (attempt >= this.#writeAttempts) return error;
         await new Promise((resolve) => setTimeout(resolve, Math.min(5_000, 100 * 2 ** attempt)));
       }
     }
   }
+}
+
+/**
+ * Adds dispatch counts without waiting for the WAL flush (Postgres only). One run's counts are
+ * one statement, its own transaction, whose `set_config(..., true)` lasts until its commit: one
+ * round trip. Several runs' counts share a transaction, so a retry never adds one twice.
+ */
+async function countDispatchesRelaxed(
+  db: Kysely<Database>,
+  dispatches: ReadonlyMap<string, number>,
+): Promise<void> {
+  const count = (q: Kysely<Database>, runId: string, n: number) =>
+    sql`
+      with relaxed as (select set_config('synchronous_commit', 'off', true))
+      update strata.runs set calls_dispatched = calls_dispatched + ${n}
+        from relaxed where id = ${runId}`.execute(q);
+  const counts = [...dispatches];
+  if (counts.length === 1) {
+    await count(db, counts[0]![0], counts[0]![1]);
+    return;
+  }
+  await db.transaction().execute(async (trx) => {
+    for (const [runId, n] of counts) await count(trx, runId, n);
+  });
+}
+
+/**
+ * One batch in one statement where it can be (one round trip, atomic by itself): the rows, the
+ * dispatch count of one run, or both through a data-modifying `with`; a transaction otherwise.
+ */
+async function writeBatch(
+  db: Kysely<Database>,
+  rows: ReadonlyArray<LedgerEntry>,
+  dispatches: ReadonlyMap<string, number>,
+): Promise<void> {
+  const counts = [...dispatches];
+  if (counts.length === 0) return insertLedgerRows(db, rows);
+  if (counts.length === 1 && rows.length <= 1_000) {
+    const [runId, count] = counts[0]!;
+    const counted = db.with("counted", (qc) =>
+      qc
+        .updateTable("strata.runs")
+        .set((eb) => ({ calls_dispatched: eb("calls_dispatched", "+", count) }))
+        .where("id", "=", runId)
+        .returning("id"),
+    );
+    if (rows.length === 0) {
+      await counted.selectFrom("counted").select("id").execute();
+    } else {
+      await counted.insertInto("strata.inference_calls").values(rows.map(ledgerRow)).execute();
+    }
+    return;
+  }
+  await db.transaction().execute(async (trx) => {
+    await insertLedgerRows(trx, rows);
+    for (const [runId, count] of counts) {
+      await trx
+        .updateTable("strata.runs")
+        .set((eb) => ({ calls_dispatched: eb("calls_dispatched", "+", count) }))
+        .where("id", "=", runId)
+        .execute();
+    }
+  });
+}
+
+function ledgerRow(e: LedgerEntry) {
+  return {
+    run_id: e.runId,
+    materialization_id: e.materializationId,
+    asset_key: e.assetKey,
+    partition_key: e.partitionKey,
+    document_id: e.documentId,
+    model: e.model,
+    provider_model: e.providerModel,
+    endpoint: e.endpoint,
+    request_hash: e.requestHash,
+    status: e.status,
+    attempts: e.attempts,
+    prompt_tokens: e.promptTokens,
+    cached_tokens: e.cachedTokens,
+    completion_tokens: e.completionTokens,
+    reasoning_tokens: e.reasoningTokens,
+    input_price_per_mtok: e.inputPricePerMTok,
+    cached_input_price_per_mtok: e.cachedInputPricePerMTok,
+    output_price_per_mtok: e.outputPricePerMTok,
+    latency_ms: e.latencyMs,
+    cache_hit: e.cacheHit,
+    cached_from: e.cachedFrom,
+    error: e.error,
+    output: e.output,
+  };
 }
 
 /** Inserts ledger rows in one statement per 1 000 rows. */
@@ -195,33 +382,7 @@ export async function insertLedgerRows(
   for (let i = 0; i < rows.length; i += 1_000) {
     await db
       .insertInto("strata.inference_calls")
-      .values(
-        rows.slice(i, i + 1_000).map((e) => ({
-          run_id: e.runId,
-          materialization_id: e.materializationId,
-          asset_key: e.assetKey,
-          partition_key: e.partitionKey,
-          document_id: e.documentId,
-          model: e.model,
-          provider_model: e.providerModel,
-          endpoint: e.endpoint,
-          request_hash: e.requestHash,
-          status: e.status,
-          attempts: e.attempts,
-          prompt_tokens: e.promptTokens,
-          cached_tokens: e.cachedTokens,
-          completion_tokens: e.completionTokens,
-          reasoning_tokens: e.reasoningTokens,
-          input_price_per_mtok: e.inputPricePerMTok,
-          cached_input_price_per_mtok: e.cachedInputPricePerMTok,
-          output_price_per_mtok: e.outputPricePerMTok,
-          latency_ms: e.latencyMs,
-          cache_hit: e.cacheHit,
-          cached_from: e.cachedFrom,
-          error: e.error,
-          output: e.output,
-        })),
-      )
+      .values(rows.slice(i, i + 1_000).map(ledgerRow))
       .execute();
   }
 }

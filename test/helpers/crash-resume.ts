@@ -4,6 +4,7 @@ import { type Row, readArrowFile, tableToRows } from "../../src/materialize/valu
 import { SeededRandom } from "../../src/sim/seeded-random.js";
 import type { SimModelBill } from "../../src/sim/sim-ledger.js";
 import { type Simulator, startSimulator } from "../../src/sim/simulator.js";
+import { callsLostInFlight } from "../../src/store/cost-ledger.js";
 import {
   embeddedDataDir,
   openEmbeddedStore,
@@ -24,16 +25,6 @@ export const CRASH_MODEL = "crash-small";
 /** How often the kill loop samples the simulator's bill, in milliseconds. */
 const POLL_MS = 10;
 
-/** The ledger's flush interval (CostLedger's default). */
-export const FLUSH_INTERVAL_MS = 200;
-
-/**
- * How much answered work a kill may lose: DESIGN.md allows batched ledger writes "bounded to well
- * under a second of work". On a loaded machine the CLI's 200 ms timer runs late and reads answers
- * late, so the simulator's clock sees losses of several flush intervals; a second still holds.
- */
-export const LOSS_WINDOW_MS = 1_000;
-
 /** One crash/resume experiment. */
 export interface CrashResumeConfig {
   readonly backend: Backend;
@@ -46,7 +37,11 @@ export interface CrashResumeConfig {
   readonly jitterMs: number;
 }
 
-/** What happened at one kill. */
+/**
+ * What happened at one kill. Every bound the suite checks comes from these counts, never from
+ * timing: the calls the client had in flight (counted as dispatched on the ledger, with no
+ * outcome there) are the only calls a kill may make the endpoint bill twice.
+ */
 export interface KillRecord {
   readonly kill: number;
   /** The run that was killed. */
@@ -55,12 +50,8 @@ export interface KillRecord {
   readonly billedAtStart: number;
   readonly target: number;
   readonly billedAtKill: number;
-  /** Requests the simulator had admitted and not answered when the SIGKILL was sent. */
-  readonly inFlight: number;
-  /** Calls the simulator answered in the {@link FLUSH_INTERVAL_MS} before the kill. */
-  readonly answeredInFlushInterval: number;
-  /** Calls the simulator answered in the {@link LOSS_WINDOW_MS} before the kill. */
-  readonly answeredInLossWindow: number;
+  /** Requests the simulator had read and not answered when the SIGKILL was sent. */
+  readonly simInFlight: number;
   /** Calls answered per second over the attempt (first answer to kill). */
   readonly callsPerSecond: number;
   /** The simulator's billed calls once the process was gone. */
@@ -68,13 +59,22 @@ export interface KillRecord {
   /** Documents with a billed answer on the cost ledger after the kill (all runs). */
   readonly checkpointed: number;
   /** Calls billed by this attempt whose answers never reached the ledger: paid again later. */
-  readonly lost: number;
-  /** inFlight + answeredInLossWindow: what the kill may cost. */
-  readonly bound: number;
-  /** inFlight + answeredInFlushInterval: the bound if the ledger kept its 200 ms exactly. */
-  readonly strictBound: number;
-  /** How long before the kill the run last wrote to the ledger. */
-  readonly lastWriteMsBeforeKill: number;
+  readonly paidTwice: number;
+  /** `runs.calls_dispatched` of the killed run: calls counted (durably) before they were sent. */
+  readonly dispatched: number;
+  /**
+   * Calls the client had in flight at the kill: dispatched, with no outcome on the ledger. A call
+   * is counted while it waits for a free endpoint slot, so this includes up to the fan-out's few
+   * spare workers that had not been sent yet (they show as `neverArrived`).
+   */
+  readonly clientInFlight: number;
+  /** What `strata runs resume` reported as lost in flight for the killed run (its stderr). */
+  readonly reportedLost: number;
+  /** Requests of this attempt the simulator read, and those the client left before the answer. */
+  readonly simRequests: number;
+  readonly simAborted: number;
+  /** Dispatched calls the simulator never read (dispatched minus requests read; never < 0). */
+  readonly neverArrived: number;
 }
 
 /** What the experiment measured; the loop itself already asserted each kill's aftermath. */
@@ -216,13 +216,7 @@ async function killAt(
   sim: Simulator,
   child: ReturnType<typeof startCliProcess>,
   target: number,
-): Promise<{
-  billedAtKill: number;
-  inFlight: number;
-  answeredIn: (ms: number) => number;
-  rate: number;
-  at: number;
-}> {
+): Promise<{ billedAtKill: number; inFlight: number; rate: number }> {
   const samples: Array<{ at: number; calls: number }> = [];
   return new Promise((resolve, reject) => {
     let done = false;
@@ -240,10 +234,7 @@ async function killAt(
       resolve({
         billedAtKill: calls,
         inFlight: flying,
-        answeredIn: (ms) =>
-          calls - ([...samples].reverse().find((s) => s.at <= now - ms) ?? samples[0]!).calls,
         rate: (calls - samples[0]!.calls) / seconds,
-        at: now,
       });
     }, POLL_MS);
     child.result.then(
@@ -272,12 +263,22 @@ async function checkpointedDocuments(store: Store): Promise<number> {
   return rows[0]?.n ?? 0;
 }
 
-/** When the run's last ledger batch was written (epoch ms), or null. */
-async function lastLedgerWrite(store: Store, runId: string): Promise<number | null> {
-  const { rows } = await sql<{ last: number | null }>`
-    select (extract(epoch from max(created_at)) * 1000)::float8 as last
-      from strata.inference_calls where run_id = ${runId}`.execute(store.db);
-  return rows[0]?.last ?? null;
+/** `runs.calls_dispatched` of a run. */
+async function dispatchedCalls(store: Store, runId: string): Promise<number> {
+  const row = await store.db
+    .selectFrom("strata.runs")
+    .select(sql<number>`calls_dispatched::int`.as("n"))
+    .where("id", "=", runId)
+    .executeTakeFirstOrThrow();
+  return row.n;
+}
+
+/** The lost count `strata runs resume` printed on stderr (0 when it printed none). */
+export function reportedLostInFlight(stderr: string, runId: string): number {
+  const match = new RegExp(`run ${runId} had (\\d+) call\\(s\\) in flight when it stopped`).exec(
+    stderr,
+  );
+  return match === null ? 0 : Number(match[1]);
 }
 
 /** Billed calls and tokens on the ledger per provider model. */
@@ -399,7 +400,9 @@ export async function runCrashResume(config: CrashResumeConfig): Promise<CrashRe
     crashProject(sim.url, config.documents, config.maxConcurrency),
   );
   try {
-    const kills: KillRecord[] = [];
+    const measured: Array<Omit<KillRecord, "reportedLost">> = [];
+    /** What each resume printed about the run it resumed, by that run's kill index. */
+    const reported: number[] = [];
     let killedRunId: string | undefined;
     let checkpointed = 0;
     let lostSoFar = 0;
@@ -410,7 +413,7 @@ export async function runCrashResume(config: CrashResumeConfig): Promise<CrashRe
       const wanted = Math.round(share * config.documents) - checkpointed;
       const newCalls = Math.min(Math.max(wanted, 8), remaining - 1);
       const billedAtStart = sim.ledger().totals.calls;
-      const billedStartAt = Date.now();
+      const requestsAtStart = sim.ledger().requests;
       const target = billedAtStart + newCalls;
       const child = p.start(
         killedRunId === undefined
@@ -420,6 +423,8 @@ export async function runCrashResume(config: CrashResumeConfig): Promise<CrashRe
       const moment = await killAt(sim, child, target);
       const killed = await child.result;
       expect(killed.signal, killed.stderr).toBe("SIGKILL");
+      if (killedRunId !== undefined)
+        reported.push(reportedLostInFlight(killed.stderr, killedRunId));
 
       // The next command opens the database cleanly and reaps the killed run as failed.
       const listed = await p.cli(["runs", "--json"]);
@@ -434,36 +439,41 @@ export async function runCrashResume(config: CrashResumeConfig): Promise<CrashRe
 
       const ledgerState = await p.withStore(async (store) => ({
         checkpointed: await checkpointedDocuments(store),
-        lastWrite: await lastLedgerWrite(store, latest.id),
+        dispatched: await dispatchedCalls(store, latest.id),
+        clientInFlight: await callsLostInFlight(store.db, latest.id),
       }));
       checkpointed = ledgerState.checkpointed;
-      const lastWrite = ledgerState.lastWrite ?? billedStartAt;
-      const billedAfter = sim.ledger().totals.calls;
-      const lostNow = billedAfter - checkpointed - lostSoFar;
-      lostSoFar += lostNow;
-      kills.push({
+      // the CLI is gone and a command has run since: the simulator has seen every socket close
+      const { totals, requests } = sim.ledger();
+      const billedAfter = totals.calls;
+      const paidTwice = billedAfter - checkpointed - lostSoFar;
+      lostSoFar += paidTwice;
+      const simRequests = requests.total - requestsAtStart.total;
+      measured.push({
         kill: i + 1,
         runId: latest.id,
         billedAtStart,
         target,
         billedAtKill: moment.billedAtKill,
-        inFlight: moment.inFlight,
-        answeredInFlushInterval: moment.answeredIn(FLUSH_INTERVAL_MS),
-        answeredInLossWindow: moment.answeredIn(LOSS_WINDOW_MS),
+        simInFlight: moment.inFlight,
         callsPerSecond: Math.round(moment.rate),
         billedAfter,
         checkpointed,
-        lost: lostNow,
-        bound: moment.inFlight + moment.answeredIn(LOSS_WINDOW_MS),
-        strictBound: moment.inFlight + moment.answeredIn(FLUSH_INTERVAL_MS),
-        lastWriteMsBeforeKill: Math.round(moment.at - lastWrite),
+        paidTwice,
+        dispatched: ledgerState.dispatched,
+        clientInFlight: ledgerState.clientInFlight,
+        simRequests,
+        simAborted: requests.aborted - requestsAtStart.aborted,
+        neverArrived: ledgerState.dispatched - simRequests,
       });
     }
 
     const last = await p.start(["runs", "resume", killedRunId!, "--json"]).result;
     expect(last.code, last.stderr).toBe(0);
+    reported.push(reportedLostInFlight(last.stderr, killedRunId!));
     const finished = parseJson<{ runId: string; status: string }>(last);
     expect(finished.status).toBe("succeeded");
+    const kills = measured.map((k, i) => ({ ...k, reportedLost: reported[i] ?? 0 }));
 
     const bill = sim.ledger().models;
     const after = await p.withStore(async (store) => ({
@@ -508,34 +518,34 @@ export function formatCrashReport(config: CrashResumeConfig, report: CrashResume
     ["kill", (k) => k.kill],
     ["billed@start", (k) => k.billedAtStart],
     ["billed@kill", (k) => k.billedAtKill],
-    ["in flight", (k) => k.inFlight],
-    [`answered last ${FLUSH_INTERVAL_MS}ms`, (k) => k.answeredInFlushInterval],
-    [`answered last ${LOSS_WINDOW_MS}ms`, (k) => k.answeredInLossWindow],
     ["calls/s", (k) => k.callsPerSecond],
-    ["last ledger write ms before kill", (k) => k.lastWriteMsBeforeKill],
-    ["billed after", (k) => k.billedAfter],
+    ["sim in flight", (k) => k.simInFlight],
+    ["dispatched", (k) => k.dispatched],
+    ["client in flight", (k) => k.clientInFlight],
+    ["resume reported lost", (k) => k.reportedLost],
+    ["paid twice", (k) => k.paidTwice],
+    ["sim aborted", (k) => k.simAborted],
+    ["never arrived", (k) => k.neverArrived],
     ["docs on ledger", (k) => k.checkpointed],
-    ["lost (paid again)", (k) => k.lost],
-    ["bound", (k) => k.bound],
   ];
   const sum = (f: (k: KillRecord) => number) => report.kills.reduce((s, k) => s + f(k), 0);
   const billed = report.bill[CRASH_MODEL]?.calls ?? 0;
-  const lost = sum((k) => k.lost);
+  const list = (f: (k: KillRecord) => number) => report.kills.map(f).join("/");
   return [
     `crash/resume on ${config.backend}: ${config.documents} documents, ${report.kills.length} SIGKILLs survived, maxConcurrency ${config.maxConcurrency}, latency ${config.latencyMs}+${config.jitterMs}ms jitter, seed ${config.seed}`,
     columns.map(([name]) => name).join(" | "),
     ...report.kills.map((k) => columns.map(([, f]) => f(k)).join(" | ")),
-    `billed ${billed} calls for ${config.documents} documents: overpaid ${billed - config.documents} = lost ${lost}; ` +
-      `in flight at the kills ${sum((k) => k.inFlight)}; bound ${sum((k) => k.bound)} (in flight + answers in the last ${LOSS_WINDOW_MS} ms); ` +
-      `strict bound ${sum((k) => k.strictBound)} (in flight + answers in the last ${FLUSH_INTERVAL_MS} ms), ` +
-      `exceeded at ${report.kills.filter((k) => k.lost > k.strictBound).length} of ${report.kills.length} kills`,
+    `per kill: client in flight ${list((k) => k.clientInFlight)}; resume reported lost ${list((k) => k.reportedLost)}; paid twice ${list((k) => k.paidTwice)}; sim in flight ${list((k) => k.simInFlight)}`,
+    `billed ${billed} calls for ${config.documents} documents: paid twice ${billed - config.documents} = ${sum((k) => k.paidTwice)}, ` +
+      `against ${sum((k) => k.clientInFlight)} calls in flight at the kills as the client saw them (reported lost by resume: ${sum((k) => k.reportedLost)}; ` +
+      `the rest were left by the client before the simulator answered: ${sum((k) => k.simAborted)}, or never reached it: ${sum((k) => k.neverArrived)})`,
   ].join("\n");
 }
 
 /**
  * What a user relies on after the loop: the outputs of an uninterrupted run, every document
- * answered and paid for exactly once on the ledger, and the simulator's bill over the documents
- * by no more than the calls each kill could have lost.
+ * answered and paid for exactly once on the ledger, and, at each kill, the simulator billing
+ * twice no more than the calls the client had in flight, each of which resume reported as lost.
  */
 export function expectCrashReport(config: CrashResumeConfig, report: CrashResumeReport): void {
   const { documents } = config;
@@ -555,19 +565,26 @@ export function expectCrashReport(config: CrashResumeConfig, report: CrashResume
   // after the crashes the ledger holds one billed call per document with the same tokens
   expect(report.ledger).toEqual(report.referenceLedger);
 
-  // every billed call is on the ledger, but for the calls lost at the kills
+  // every billed call is on the ledger, but for the calls paid twice at the kills
   const bill = report.bill[CRASH_MODEL]!;
   const ledger = report.ledger[CRASH_MODEL]!;
-  const lost = report.kills.reduce((s, k) => s + k.lost, 0);
-  const bound = report.kills.reduce((s, k) => s + k.bound, 0);
+  const paidTwice = report.kills.reduce((s, k) => s + k.paidTwice, 0);
   expect(Object.keys(report.bill)).toEqual([CRASH_MODEL]);
-  expect(bill.calls - ledger.calls).toBe(lost);
-  for (const k of report.kills) expect(k.lost, `kill ${k.kill}`).toBeGreaterThanOrEqual(0);
+  expect(bill.calls - ledger.calls).toBe(paidTwice);
+  expect(bill.calls - documents).toBe(paidTwice);
   for (const tokens of ["promptTokens", "cachedTokens", "completionTokens"] as const) {
     const unrecorded = bill[tokens] - ledger[tokens];
-    expect(unrecorded, tokens).toBeGreaterThanOrEqual(lost * report.perCall.min[tokens]);
-    expect(unrecorded, tokens).toBeLessThanOrEqual(lost * report.perCall.max[tokens]);
+    expect(unrecorded, tokens).toBeGreaterThanOrEqual(paidTwice * report.perCall.min[tokens]);
+    expect(unrecorded, tokens).toBeLessThanOrEqual(paidTwice * report.perCall.max[tokens]);
   }
-  // paid twice: at most what was in flight or not yet flushed at each kill
-  expect(bill.calls - documents).toBeLessThanOrEqual(bound);
+  for (const k of report.kills) {
+    const at = `kill ${k.kill}`;
+    expect(k.paidTwice, at).toBeGreaterThanOrEqual(0);
+    // every request the simulator read had been counted as dispatched before it was sent
+    expect(k.neverArrived, at).toBeGreaterThanOrEqual(0);
+    // the only loss: calls in flight as the client saw them (dispatched, no outcome recorded)
+    expect(k.paidTwice, at).toBeLessThanOrEqual(k.clientInFlight);
+    // and resume says how many those were
+    expect(k.reportedLost, at).toBe(k.clientInFlight);
+  }
 }

@@ -78,7 +78,8 @@ export async function runAssets(options: {
     db: options.store.db,
     env: {},
     maxCostUsd: null,
-    ...(options.ledger !== undefined ? { ledger: options.ledger } : {}),
+    // as the CLI does: dispatch counts relaxed on a Postgres server
+    ledger: { relaxedDispatchCommit: options.store.kind === "postgres", ...options.ledger },
   });
   try {
     return await materialize({

@@ -180,8 +180,9 @@ describe("a run whose endpoint goes down", () => {
     });
     let result: RunResult;
     try {
-      // 4 calls in flight (8 workers) and 100 documents left when the endpoint goes away
-      result = await run("down-many", 120, {
+      // 4 calls in flight (8 workers) and 400 documents left when the endpoint goes away: a
+      // clock per document would take (400 / 8) × 2 s = 100 s at least
+      result = await run("down-many", 420, {
         baseURL: first.url,
         maxConcurrency: 4,
         outageToleranceMs: 2_000,
@@ -192,7 +193,7 @@ describe("a run whose endpoint goes down", () => {
     const seconds = (Date.now() - closedAt) / 1000;
     expect(result.status).toBe("failed");
     console.info(
-      `endpoint down for good, 100 documents left: run failed ${seconds.toFixed(1)} s after the close`,
+      `endpoint down for good, 400 documents left: run failed ${seconds.toFixed(1)} s after the close`,
     );
     // the tolerance (2 s) plus the attempts' backoff (under 4 s), not that per document
     expect(seconds).toBeLessThan(20);
