@@ -1,3 +1,5 @@
+import { setMaxListeners } from "node:events";
+
 /**
  * Hands out child abort signals that follow one parent signal, through a single listener on the
  * parent. Thousands of in-flight calls each listening on the step's own signal made every
@@ -27,6 +29,10 @@ export class SignalFanOut {
   /** A signal aborted with the parent; release it when the call is done. */
   child(): { readonly signal: AbortSignal; release(): void } {
     const controller = new AbortController();
+    // The openai client adds an abort listener to the signal of every request and never removes
+    // it, so a document retried through an endpoint outage piles up one per attempt on its child.
+    // A child lives for one document's calls: that is no leak, and no warning should say so.
+    setMaxListeners(0, controller.signal);
     if (this.#parent.aborted) controller.abort(this.#parent.reason);
     else this.#children.add(controller);
     return { signal: controller.signal, release: () => this.#children.delete(controller) };
