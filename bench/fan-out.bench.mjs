@@ -16,8 +16,10 @@
 //
 // The memory case (opt-in, BENCH_FANOUT_MEMORY=1, minutes on 2 busy cores; BENCH_FANOUT_MEMORY_N
 // changes its size): 100,000 documents of about 1 KB through one
-// step, simulator latency 0, maxConcurrency 256, the ledger on Postgres; peak RSS of the strata
-// process (the source is materialized by another process first).
+// step, simulator latency 0, maxConcurrency 256, once with the ledger on Postgres and once on the
+// embedded database in a directory (BENCH_FANOUT_MEMORY_BACKENDS=postgres,pglite), each in a
+// process of its own; peak RSS of the strata process (the source is materialized by another
+// process first). BENCH_FANOUT_ROUNDS=0 skips the 10,000-document throughput case.
 //
 // BENCH_FANOUT_CPU_PROF=DIR writes a V8 CPU profile of each strata inference process to DIR
 // (summarize with `node bench/lib/cpu-profile-summary.mjs DIR/*.cpuprofile`).
@@ -57,6 +59,7 @@ const MEMORY = {
 /** strata must reach this share of the bare loop's throughput. */
 const GOAL_SHARE_OF_BARE = 0.95;
 const GIB_MIB = 1024;
+const MIB = 1024 * 1024;
 
 const DAGSTER =
   "Dagster runs one step per document in a fan-out; its tracker reports 5,600 dynamic outputs taking about 30 minutes (dagster#11475), ~320 ms per document";
@@ -72,96 +75,74 @@ async function main() {
   const cases = [];
 
   // --- 10,000 documents, 200 ms, 200 in flight ---
-  const fan = FAN_OUT;
-  const idealMs = (fan.documents * fan.latencyMs) / fan.maxConcurrency;
-  const runs = { bare: [], postgres: [], pglite: [] };
-  const sim = await startSimulatorProcess(fan.latencyMs);
-  try {
-    for (let round = 1; round <= rounds; round++) {
-      for (const kind of ["bare", "postgres", "pglite"]) {
-        const run =
-          kind === "bare"
-            ? await measured(sim, () =>
-                runNodeChild(SELF, [
-                  "--worker",
-                  JSON.stringify({ kind: "bare", url: sim.url, ...fan }),
-                ]),
-              )
-            : await strataRun(sim, kind, fan);
-        verifyAgainstSim(run, fan.documents, `${kind} round ${round}`);
-        runs[kind].push(run);
-        process.stderr.write(
-          `fan-out round ${round} ${kind}: ${(run.result.wallMs / 1000).toFixed(2)} s (ideal ${(idealMs / 1000).toFixed(1)} s), CPU ${(run.result.cpuUs / fan.documents).toFixed(0)} µs/doc, sim CPU ${(run.simCpuUs / fan.documents).toFixed(0)} µs/req, peak RSS ${(run.result.maxRssKiB / 1024).toFixed(0)} MiB\n`,
-        );
+  if (rounds > 0) {
+    const fan = FAN_OUT;
+    const idealMs = (fan.documents * fan.latencyMs) / fan.maxConcurrency;
+    const runs = { bare: [], postgres: [], pglite: [] };
+    const sim = await startSimulatorProcess(fan.latencyMs);
+    try {
+      for (let round = 1; round <= rounds; round++) {
+        for (const kind of ["bare", "postgres", "pglite"]) {
+          const run =
+            kind === "bare"
+              ? await measured(sim, () =>
+                  runNodeChild(SELF, [
+                    "--worker",
+                    JSON.stringify({ kind: "bare", url: sim.url, ...fan }),
+                  ]),
+                )
+              : await strataRun(sim, kind, fan);
+          verifyAgainstSim(run, fan.documents, `${kind} round ${round}`);
+          runs[kind].push(run);
+          process.stderr.write(
+            `fan-out round ${round} ${kind}: ${(run.result.wallMs / 1000).toFixed(2)} s (ideal ${(idealMs / 1000).toFixed(1)} s), CPU ${(run.result.cpuUs / fan.documents).toFixed(0)} µs/doc, sim CPU ${(run.simCpuUs / fan.documents).toFixed(0)} µs/req, peak RSS ${(run.result.maxRssKiB / 1024).toFixed(0)} MiB\n`,
+          );
+        }
       }
+    } finally {
+      await sim.stop();
     }
-  } finally {
-    await sim.stop();
+    const best = (list) => list.reduce((a, b) => (b.result.wallMs < a.result.wallMs ? b : a));
+    const bare = best(runs.bare);
+    cases.push(fanOutCase("bare openai loop", runs.bare, bare, idealMs, fan));
+    for (const [kind, label] of [
+      ["postgres", "strata Postgres"],
+      ["pglite", "strata PGlite"],
+    ]) {
+      const c = fanOutCase(label, runs[kind], bare, idealMs, fan);
+      c.goals = [
+        {
+          name: `inference step wall ÷ bare loop wall (throughput ≥ ${GOAL_SHARE_OF_BARE} × bare ⇔ ≤ ${(1 / GOAL_SHARE_OF_BARE).toFixed(3)})`,
+          value: best(runs[kind]).result.stepMs / bare.result.wallMs,
+          limit: 1 / GOAL_SHARE_OF_BARE,
+          unit: "×",
+        },
+      ];
+      cases.push(c);
+    }
+    notes.push(
+      `${fan.documents.toLocaleString("en-US")} documents of ~${fan.docChars} characters, max_tokens ${MAX_TOKENS}, simulator latency ${fan.latencyMs} ms fixed, ${fan.maxConcurrency} in flight: ideal ${(idealMs / 1000).toFixed(1)} s; best of ${rounds} alternating rounds per client (each round: bare, strata Postgres, strata PGlite)`,
+      "strata wall = the inference step from step_started to step_finished (inputs read, fan-out, ledger flush, Arrow file, records); overhead µs/doc = (strata step wall − bare wall) / documents",
+      "every run verified: ledger outcome rows (status ≠ 'dispatched') = documents, all succeeded, and ledger token totals = the simulator's /ledger delta",
+      DAGSTER,
+    );
   }
-  const best = (list) => list.reduce((a, b) => (b.result.wallMs < a.result.wallMs ? b : a));
-  const bare = best(runs.bare);
-  cases.push(fanOutCase("bare openai loop", runs.bare, bare, idealMs, fan));
-  for (const [kind, label] of [
-    ["postgres", "strata Postgres"],
-    ["pglite", "strata PGlite"],
-  ]) {
-    const c = fanOutCase(label, runs[kind], bare, idealMs, fan);
-    c.goals = [
-      {
-        name: `inference step wall ÷ bare loop wall (throughput ≥ ${GOAL_SHARE_OF_BARE} × bare ⇔ ≤ ${(1 / GOAL_SHARE_OF_BARE).toFixed(3)})`,
-        value: best(runs[kind]).result.stepMs / bare.result.wallMs,
-        limit: 1 / GOAL_SHARE_OF_BARE,
-        unit: "×",
-      },
-    ];
-    cases.push(c);
-  }
-  notes.push(
-    `${fan.documents.toLocaleString("en-US")} documents of ~${fan.docChars} characters, max_tokens ${MAX_TOKENS}, simulator latency ${fan.latencyMs} ms fixed, ${fan.maxConcurrency} in flight: ideal ${(idealMs / 1000).toFixed(1)} s; best of ${rounds} alternating rounds per client (each round: bare, strata Postgres, strata PGlite)`,
-    "strata wall = the inference step from step_started to step_finished (inputs read, fan-out, ledger flush, Arrow file, records); overhead µs/doc = (strata step wall − bare wall) / documents",
-    "every run verified: ledger outcome rows (status ≠ 'dispatched') = documents, all succeeded, and ledger token totals = the simulator's /ledger delta",
-    DAGSTER,
-  );
 
-  // --- memory: 100,000 documents of ~1 KB through one step ---
+  // --- memory: 100,000 documents of ~1 KB through one step, on each backend ---
   if (process.env.BENCH_FANOUT_MEMORY === "1") {
     const mem = MEMORY;
+    const backends = (process.env.BENCH_FANOUT_MEMORY_BACKENDS ?? "postgres,pglite").split(",");
     const memSim = await startSimulatorProcess(mem.latencyMs);
     try {
-      const run = await strataRun(memSim, "postgres", mem);
-      verifyAgainstSim(run, mem.documents, "memory case");
-      const r = run.result;
-      process.stderr.write(
-        `fan-out memory: ${mem.documents} docs in ${(r.stepMs / 1000).toFixed(1)} s, peak RSS ${(r.maxRssKiB / 1024).toFixed(0)} MiB\n`,
-      );
-      cases.push({
-        name: `${mem.documents / 1000}k × 1 KB Postgres`,
-        metrics: {
-          documents: mem.documents,
-          "document characters": mem.docChars,
-          "max in flight": mem.maxConcurrency,
-          "simulator latency ms": mem.latencyMs,
-          "inference step wall s": r.stepMs / 1000,
-          "materialize() wall s": r.wallMs / 1000,
-          "documents/s": mem.documents / (r.stepMs / 1000),
-          "strata CPU µs/doc": r.cpuUs / mem.documents,
-          "simulator CPU µs/request": run.simCpuUs / mem.documents,
-          "peak RSS of the strata process MiB": r.maxRssKiB / 1024,
-          "source materialization (other process) s": run.sourceMs / 1000,
-          "ledger rows (verified)": r.ledger.rows,
-        },
-        goals: [
-          {
-            name: `peak RSS with ${mem.documents.toLocaleString("en-US")} documents of ~1 KB in one step`,
-            value: r.maxRssKiB / 1024,
-            limit: GIB_MIB,
-            unit: "MiB",
-          },
-        ],
-      });
+      for (const backend of backends) {
+        cases.push(await memoryCase(memSim, backend, mem));
+      }
     } finally {
       await memSim.stop();
     }
+    notes.push(
+      `memory case: ${mem.documents.toLocaleString("en-US")} documents of ~${mem.docChars} characters, simulator latency ${mem.latencyMs} ms, ${mem.maxConcurrency} in flight; each backend in a process of its own (PGlite: a directory store, as a project without DATABASE_URL gets it); "sampled peak" figures come from process.memoryUsage() every 50 ms`,
+    );
   }
   if (process.env.BENCH_FANOUT_MEMORY !== "1") {
     notes.push("the 100,000 × 1 KB memory case is opt-in: BENCH_FANOUT_MEMORY=1");
@@ -206,6 +187,46 @@ function fanOutCase(name, list, bare, idealMs, fan) {
     });
   }
   return { name, metrics };
+}
+
+/** The memory case on one backend: a fresh store, the inference step's peak RSS against 1 GiB. */
+async function memoryCase(sim, backend, mem) {
+  const label = backend === "postgres" ? "Postgres" : "PGlite";
+  const run = await strataRun(sim, backend, mem);
+  verifyAgainstSim(run, mem.documents, `memory case ${label}`);
+  const r = run.result;
+  process.stderr.write(
+    `fan-out memory ${label}: ${mem.documents} docs in ${(r.stepMs / 1000).toFixed(1)} s, peak RSS ${(r.maxRssKiB / 1024).toFixed(0)} MiB\n`,
+  );
+  return {
+    name: `${mem.documents / 1000}k × 1 KB ${label}`,
+    metrics: {
+      documents: mem.documents,
+      "document characters": mem.docChars,
+      "max in flight": mem.maxConcurrency,
+      "simulator latency ms": mem.latencyMs,
+      "inference step wall s": r.stepMs / 1000,
+      "materialize() wall s": r.wallMs / 1000,
+      "documents/s": mem.documents / (r.stepMs / 1000),
+      "strata CPU µs/doc": r.cpuUs / mem.documents,
+      "simulator CPU µs/request": run.simCpuUs / mem.documents,
+      "peak RSS of the strata process MiB": r.maxRssKiB / 1024,
+      "sampled peak JS heap used MiB": r.memory.heapUsed / MIB,
+      "sampled peak JS heap total MiB": r.memory.heapTotal / MIB,
+      "sampled peak external MiB": r.memory.external / MIB,
+      "sampled peak array buffers MiB": r.memory.arrayBuffers / MIB,
+      "source materialization (other process) s": run.sourceMs / 1000,
+      "ledger rows (verified)": r.ledger.rows,
+    },
+    goals: [
+      {
+        name: `peak RSS with ${mem.documents.toLocaleString("en-US")} documents of ~1 KB in one step (${label})`,
+        value: r.maxRssKiB / 1024,
+        limit: GIB_MIB,
+        unit: "MiB",
+      },
+    ],
+  };
 }
 
 /** Runs `fn` (a client process) and measures the simulator's bill and CPU around it. */
@@ -474,6 +495,7 @@ async function materializeInference(job) {
     let inferStart = 0;
     let inferEnd = 0;
     globalThis.gc?.();
+    const sampler = sampleMemory();
     const cpu = process.cpuUsage();
     const start = performance.now();
     const result = await s.materialize.materialize({
@@ -501,6 +523,7 @@ async function materializeInference(job) {
     });
     const wallMs = performance.now() - start;
     const used = process.cpuUsage(cpu);
+    const memory = sampler.stop();
     await runtime.close();
     if (result.status !== "succeeded")
       throw new Error(`inference run ${result.status}: ${result.error}`);
@@ -525,11 +548,30 @@ async function materializeInference(job) {
       inferMs: inferEnd - inferStart,
       cpuUs: used.user + used.system,
       openMs: s.openMs,
+      memory,
       ledger,
     };
   } finally {
     await s.store.close();
   }
+}
+
+/** Samples process.memoryUsage() every 50 ms; `stop()` returns the peak of each field. */
+function sampleMemory() {
+  const peak = { rss: 0, heapTotal: 0, heapUsed: 0, external: 0, arrayBuffers: 0 };
+  const sample = () => {
+    const now = process.memoryUsage();
+    for (const k of Object.keys(peak)) peak[k] = Math.max(peak[k], now[k]);
+  };
+  sample();
+  const timer = setInterval(sample, 50);
+  return {
+    stop: () => {
+      clearInterval(timer);
+      sample();
+      return peak;
+    },
+  };
 }
 
 // The entry point, last: every constant above is initialized by now.

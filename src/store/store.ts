@@ -9,6 +9,7 @@ import { acquireEmbeddedLock, type EmbeddedLock } from "./embedded-lock.js";
 import { migrate } from "./migrator.js";
 import { PgliteDialect } from "./pglite-dialect.js";
 import { pgliteRuntime } from "./pglite-runtime.js";
+import { pgliteStartParams } from "./pglite-settings.js";
 
 /**
  * strata's database: a kysely instance over the `strata` schema, on a Postgres server or on the
@@ -128,6 +129,7 @@ export async function openEmbeddedStore(dataDir: string): Promise<Store> {
   try {
     pglite = await PGlite.create(dataDir, {
       ...(await pgliteRuntime()),
+      startParams: pgliteStartParams(),
       parsers: { [INT8_OID]: parseInt8 },
     });
   } catch (error) {
@@ -151,6 +153,7 @@ export async function openEmbeddedStore(dataDir: string): Promise<Store> {
 export async function openMemoryStore(loadDataDir?: Blob): Promise<Store> {
   const pglite = await PGlite.create({
     ...(await pgliteRuntime()),
+    startParams: pgliteStartParams(),
     parsers: { [INT8_OID]: parseInt8 },
     ...(loadDataDir !== undefined ? { loadDataDir } : {}),
   });
