@@ -487,7 +487,7 @@ async function materializeInference(job) {
       db: s.store.db,
       env: process.env,
       maxCostUsd: null,
-      ledger: { relaxedDispatchCommit: s.store.kind === "postgres" },
+      ledger: { relaxedDispatchCommit: s.stores.allowsRelaxedCommits(s.store) },
     });
     const plan = s.plan.planMaterialization(s.project.graph, { selection: "key:bench/analyses" });
     let stepStart = 0;

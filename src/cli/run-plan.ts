@@ -4,7 +4,7 @@ import { stepInference } from "../materialize/fan-out.js";
 import { InferenceRuntime } from "../materialize/inference-runtime.js";
 import type { MaterializationPlan } from "../materialize/materialization-plan.js";
 import { materialize, type RunResult, storageRootOf } from "../materialize/materialize.js";
-import type { Store } from "../store/store.js";
+import { allowsRelaxedCommits, type Store } from "../store/store.js";
 import { onCancelSignals } from "./cancel-signals.js";
 import type { CliContext } from "./cli-context.js";
 import { writeLine } from "./cli-io.js";
@@ -39,7 +39,7 @@ export async function runPlan(
     env: ctx.io.env,
     maxCostUsd: options.maxCostUsd,
     noCache: options.noCache,
-    ledger: { relaxedDispatchCommit: store.kind === "postgres" },
+    ledger: { relaxedDispatchCommit: allowsRelaxedCommits(store) },
     onProgress: (p) => progress.onInference(p),
   });
   let result: RunResult;

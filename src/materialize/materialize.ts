@@ -7,7 +7,7 @@ import type { RunStatus } from "../store/database.js";
 import { openPartitionLocks, runHolding } from "../store/partition-locks.js";
 import { recordRunEnd, recordRunStart } from "../store/run-records.js";
 import { StepRecordError, StepRecorder } from "../store/step-recorder.js";
-import type { Store } from "../store/store.js";
+import { allowsRelaxedCommits, type Store } from "../store/store.js";
 import { dataVersion } from "./data-version.js";
 import { type Executor, InProcessExecutor, type StepOutcome } from "./executor.js";
 import { newId } from "./ids.js";
@@ -154,7 +154,7 @@ async function runLocked(
 
   // Step states are group-committed: a step hands its value on without waiting for the
   // database, and the run row is only written after every state is.
-  const recorder = new StepRecorder(db, { relaxedCommit: store.kind === "postgres" });
+  const recorder = new StepRecorder(db, { relaxedCommit: allowsRelaxedCommits(store) });
   const inputs = new StepInputs(db, plan.steps, () => recorder.flush());
   const results = new Map<string, StepResult>();
   // Steps the executor gave up on (canceled past the grace period): they must write nothing more.

@@ -27,6 +27,20 @@ export interface Store {
   close(): Promise<void>;
 }
 
+/**
+ * Whether strata's bookkeeping on `store` may commit without waiting for the WAL flush (step
+ * states, dispatch counts). On a Postgres server it may: its WAL writer flushes them within a
+ * fraction of a second, a later synchronous commit (a run row, ledger rows) flushes them first,
+ * and only a crash of the server host can lose them, which resume rebuilds or reports. Not on
+ * the embedded database: it has no WAL writer to flush them later.
+ *
+ * @example
+ * const recorder = new StepRecorder(store.db, { relaxedCommit: allowsRelaxedCommits(store) });
+ */
+export function allowsRelaxedCommits(store: Pick<Store, "kind">): boolean {
+  return store.kind === "postgres";
+}
+
 /** How to open the store. */
 export interface OpenStoreOptions {
   /** A `postgres://` URL; when absent, the embedded database in `<projectDir>/.strata/db`. */

@@ -13,7 +13,7 @@ import { InferenceRuntime } from "../../src/materialize/inference-runtime.js";
 import { planMaterialization } from "../../src/materialize/materialization-plan.js";
 import { materialize, type RunResult } from "../../src/materialize/materialize.js";
 import type { CostLedgerOptions } from "../../src/store/cost-ledger.js";
-import type { Store } from "../../src/store/store.js";
+import { allowsRelaxedCommits, type Store } from "../../src/store/store.js";
 
 /** A document of the fault suites. */
 export interface FaultDoc {
@@ -79,7 +79,7 @@ export async function runAssets(options: {
     env: {},
     maxCostUsd: null,
     // as the CLI does: dispatch counts relaxed on a Postgres server
-    ledger: { relaxedDispatchCommit: options.store.kind === "postgres", ...options.ledger },
+    ledger: { relaxedDispatchCommit: allowsRelaxedCommits(options.store), ...options.ledger },
   });
   try {
     return await materialize({
