@@ -1,9 +1,10 @@
 #!/usr/bin/env node
-// Checks that imports between the folders of src/ flow one way:
+// Checks that imports between the folders of src/ flow one way (DESIGN.md, "Layout"):
 //
-//   cli → materialize → lineage → assets      (a folder may import any folder to its right)
-//   store: a leaf that only materialize and cli import
-//   sim:   a leaf that only cli imports
+//   cli → ui, automation, workers → materialize → inference, values → lineage → assets
+//                                   (a folder may import any folder to its right)
+//   store, sim, util: leaves that anyone may import; they import only leaves below them
+//                     (store and sim may use util; util uses nothing of ours but errors)
 //   src/errors.ts: imported by all, imports nothing of ours
 //   src/index.ts:  the public API; imports anything, imported by nothing
 //
@@ -17,15 +18,43 @@ import { dirname, join, relative, resolve, sep } from "node:path";
 import { fileURLToPath } from "node:url";
 
 /** What each layer may import (besides itself). */
+const LEAVES = ["store", "sim", "util", "errors"];
 const ALLOWED = {
   errors: [],
-  assets: ["errors"],
-  lineage: ["assets", "errors"],
-  store: ["errors"],
-  sim: ["errors"],
-  materialize: ["lineage", "assets", "store", "errors"],
-  cli: ["materialize", "lineage", "assets", "store", "sim", "errors"],
-  index: ["cli", "materialize", "lineage", "assets", "store", "sim", "errors"],
+  util: ["errors"],
+  store: ["util", "errors"],
+  sim: ["util", "errors"],
+  assets: ["util", "errors"],
+  lineage: ["assets", "util", "errors"],
+  values: ["lineage", "assets", ...LEAVES],
+  inference: ["lineage", "assets", ...LEAVES],
+  materialize: ["inference", "values", "lineage", "assets", ...LEAVES],
+  workers: ["materialize", "inference", "values", "lineage", "assets", ...LEAVES],
+  automation: ["materialize", "inference", "values", "lineage", "assets", ...LEAVES],
+  ui: ["materialize", "inference", "values", "lineage", "assets", ...LEAVES],
+  cli: [
+    "ui",
+    "automation",
+    "workers",
+    "materialize",
+    "inference",
+    "values",
+    "lineage",
+    "assets",
+    ...LEAVES,
+  ],
+  index: [
+    "cli",
+    "ui",
+    "automation",
+    "workers",
+    "materialize",
+    "inference",
+    "values",
+    "lineage",
+    "assets",
+    ...LEAVES,
+  ],
 };
 
 /** Layers that do no I/O, and the modules that would make them do it. */
@@ -113,7 +142,9 @@ for (const cycle of folderCycles(edges)) {
 if (problems.length > 0) {
   console.error(`import layers: ${problems.length} problem(s)`);
   for (const p of problems) console.error(p);
-  console.error("the layering is cli → materialize → lineage → assets; see STYLE.md, The house");
+  console.error(
+    "the layering is cli → ui, automation, workers → materialize → inference, values → lineage → assets, with store, sim and util as leaves; see DESIGN.md, Layout",
+  );
   process.exit(1);
 }
 console.log(`import layers: ${files.length} files ok`);

@@ -72,13 +72,11 @@ export {
   type AssetStatusReport,
   assessAssets,
 } from "./materialize/asset-status.js";
-export {
-  readArrowFile,
-  rowsToTable,
-  tableToRows,
-} from "./materialize/value-storage.js";
 export { type Simulator, startSimulator } from "./sim/simulator.js";
 export type { SimulatorOptions } from "./sim/simulator-options.js";
 export type { Database } from "./store/database.js";
 export { migrate, migrationStatus } from "./store/migrator.js";
 export { type OpenStoreOptions, openStore, type Store } from "./store/store.js";
+export { tableToRows } from "./values/arrow-decoder.js";
+export { rowsToTable } from "./values/arrow-encoder.js";
+export { readArrowFile } from "./values/arrow-file.js";

@@ -1,4 +1,4 @@
-import { closestMatch } from "../errors.js";
+import { closestMatch } from "../util/edit-distance.js";
 
 /**
  * The known key a user most likely meant by an unknown `key`, or undefined when none is close.

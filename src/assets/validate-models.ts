@@ -1,5 +1,5 @@
 import type { StrataErrorCode, ValidationProblem } from "../errors.js";
-import { closestMatch } from "../errors.js";
+import { closestMatch } from "../util/edit-distance.js";
 import type { ProjectDefinition } from "./project-definition.js";
 
 /**

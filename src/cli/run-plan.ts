@@ -1,10 +1,10 @@
 import Table from "cli-table3";
-import { addDecimals } from "../materialize/decimal.js";
-import { stepInference } from "../materialize/fan-out.js";
-import { InferenceRuntime } from "../materialize/inference-runtime.js";
+import { stepInference } from "../inference/fan-out.js";
+import { InferenceRuntime } from "../inference/inference-runtime.js";
 import type { MaterializationPlan } from "../materialize/materialization-plan.js";
 import { materialize, type RunResult, storageRootOf } from "../materialize/materialize.js";
 import { allowsRelaxedCommits, type Store } from "../store/store.js";
+import { addDecimals } from "../util/decimal.js";
 import { onCancelSignals } from "./cancel-signals.js";
 import type { CliContext } from "./cli-context.js";
 import { writeLine } from "./cli-io.js";

@@ -1,5 +1,5 @@
 import { createLogUpdate } from "log-update";
-import type { InferenceProgress } from "../materialize/inference-runtime.js";
+import type { InferenceProgress } from "../inference/inference-runtime.js";
 import type { PlanStep } from "../materialize/materialization-plan.js";
 import type { RunEvent, StepResult } from "../materialize/materialize.js";
 

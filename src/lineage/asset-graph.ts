@@ -1,7 +1,7 @@
 import Graph from "graphology";
 import type { AssetDefinition } from "../assets/asset-definition.js";
 import type { AssetKey } from "../assets/asset-key.js";
-import { MinHeap } from "./min-heap.js";
+import { MinHeap } from "../util/min-heap.js";
 
 // graphology ships CommonJS; its default export is the Graph class with the typed constructors.
 const { DirectedGraph } = Graph;

@@ -1,5 +1,6 @@
 import type { AssetKey } from "../assets/asset-key.js";
-import { closestMatch, StrataError } from "../errors.js";
+import { StrataError } from "../errors.js";
+import { closestMatch } from "../util/edit-distance.js";
 import { type AssetGraph, compareKeys } from "./asset-graph.js";
 
 /**

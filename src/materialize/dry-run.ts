@@ -1,18 +1,18 @@
 import type { InferResultRow, InferSpec } from "../assets/asset-context.js";
 import type { ProjectDefinition } from "../assets/project-definition.js";
 import { StrataError } from "../errors.js";
+import { InferenceRuntime } from "../inference/inference-runtime.js";
+import { requestHash } from "../inference/request-hash.js";
+import { loadTokenEstimator, outputCeiling } from "../inference/token-estimate.js";
 import type { AssetGraph } from "../lineage/asset-graph.js";
 import { findCachedAnswers } from "../store/cost-ledger.js";
 import type { Store } from "../store/store.js";
-import { addDecimals, callCostNanos, fromNanos, type Nanos } from "./decimal.js";
-import { newId } from "./ids.js";
-import { InferenceRuntime } from "./inference-runtime.js";
+import { addDecimals, callCostNanos, fromNanos, type Nanos } from "../util/decimal.js";
+import { newId } from "../util/ids.js";
+import { normalizeComputeResult } from "../values/compute-result.js";
 import type { MaterializationPlan, PlanStep } from "./materialization-plan.js";
-import { requestHash } from "./request-hash.js";
 import { StepContext } from "./run-context.js";
 import { StepInputs } from "./step-inputs.js";
-import { loadTokenEstimator, outputCeiling } from "./token-estimate.js";
-import { normalizeComputeResult } from "./value-storage.js";
 
 /** What a dry run expects one step's inference to cost. */
 export interface InferenceEstimate {

@@ -1,5 +1,5 @@
 import { setMaxListeners } from "node:events";
-import { MinHeap } from "../lineage/min-heap.js";
+import { MinHeap } from "../util/min-heap.js";
 import type { MaterializationPlan, PlanStep } from "./materialization-plan.js";
 
 /** How one step ended. */

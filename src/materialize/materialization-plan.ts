@@ -1,9 +1,10 @@
 import type { AssetDefinition } from "../assets/asset-definition.js";
 import type { AssetKey } from "../assets/asset-key.js";
 import type { PartitionsDefinition } from "../assets/partitions.js";
-import { closestMatch, StrataError } from "../errors.js";
+import { StrataError } from "../errors.js";
 import type { AssetGraph } from "../lineage/asset-graph.js";
 import { selectAssets } from "../lineage/selection-evaluator.js";
+import { closestMatch } from "../util/edit-distance.js";
 
 /** Which partitions of a dep a step reads. */
 export type InputPartitions =

@@ -8,9 +8,13 @@ import { openPartitionLocks, runHolding } from "../store/partition-locks.js";
 import { recordRunEnd, recordRunStart } from "../store/run-records.js";
 import { StepRecordError, StepRecorder } from "../store/step-recorder.js";
 import { allowsRelaxedCommits, type Store } from "../store/store.js";
+import { errorMessage } from "../util/error-message.js";
+import { newId } from "../util/ids.js";
+import { writeArrowFile } from "../values/arrow-file.js";
+import { normalizeComputeResult } from "../values/compute-result.js";
+import { storagePath } from "../values/storage-path.js";
 import { dataVersion } from "./data-version.js";
 import { type Executor, InProcessExecutor, type StepOutcome } from "./executor.js";
-import { newId } from "./ids.js";
 import type { MaterializationPlan, PlanStep } from "./materialization-plan.js";
 import {
   type InferenceStep,
@@ -19,7 +23,6 @@ import {
   type StepInference,
 } from "./run-context.js";
 import { StepInputs } from "./step-inputs.js";
-import { normalizeComputeResult, storagePath, writeArrowFile } from "./value-storage.js";
 
 /** Statuses a step ends with. */
 export type StepStatus = "succeeded" | "failed" | "skipped" | "canceled";
@@ -372,8 +375,4 @@ function summarizeFailure(steps: ReadonlyArray<StepResult>, status: string): str
   if (skipped > 0) parts.push(`${skipped} skipped`);
   if (canceled > 0 && status !== "canceled") parts.push(`${canceled} canceled`);
   return parts.join("; ");
-}
-
-function errorMessage(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
 }

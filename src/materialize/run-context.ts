@@ -5,6 +5,9 @@ import type {
   InferSpec,
 } from "../assets/asset-context.js";
 import { StrataError } from "../errors.js";
+import type { InferenceStep, StepInference } from "../inference/inference-step.js";
+
+export type { InferenceStep, StepInference };
 
 /** Where `ctx.log` lines go: the CLI prints them to stderr prefixed with the asset key. */
 export type LogSink = (
@@ -13,21 +16,6 @@ export type LogSink = (
   level: "debug" | "info" | "warn" | "error",
   message: string,
 ) => void;
-
-/** Which step an inference call belongs to, and the signal that cancels it. */
-export interface InferenceStep {
-  readonly runId: string;
-  readonly stepId: string;
-  readonly materializationId: string;
-  readonly assetKey: string;
-  readonly partitionKey: string | null;
-  readonly signal: AbortSignal;
-}
-
-/** Fans documents out to models for one step; provided by the inference layer. */
-export interface StepInference {
-  infer<I, O>(items: ReadonlyArray<I>, spec: InferSpec<I, O>): Promise<InferResultRow<O>[]>;
-}
 
 /** What a step's context needs to know. */
 export interface StepContextOptions {

@@ -2,8 +2,10 @@ import type { Table } from "apache-arrow";
 import type { Kysely } from "kysely";
 import { StrataError } from "../errors.js";
 import type { Database } from "../store/database.js";
+import { tableToRows } from "../values/arrow-decoder.js";
+import type { Row } from "../values/arrow-encoder.js";
+import { readArrowFile } from "../values/arrow-file.js";
 import { type PlannedInput, type PlanStep, stepId } from "./materialization-plan.js";
-import { type Row, readArrowFile, tableToRows } from "./value-storage.js";
 
 /** A value a step produced in this run, kept in memory until its last consumer has read it. */
 interface ProducedValue {

@@ -1,4 +1,5 @@
-import { Tiktoken } from "js-tiktoken/lite";
+import type { Tiktoken } from "js-tiktoken/lite";
+import { loadO200kTokenizer } from "../util/tiktoken.js";
 
 /** The chat-format special tokens of the o200k family (gpt-4o and later), as tiktoken names them. */
 const IM_START = 200264;
@@ -52,13 +53,7 @@ export class SimTokenizer {
   /** The process-wide tokenizer, loading the o200k_base ranks on first use. */
   static load(): Promise<SimTokenizer> {
     loading ??= (async () => {
-      const { default: ranks } = await import("js-tiktoken/ranks/o200k_base");
-      const encoder = new Tiktoken(ranks, {
-        "<|im_start|>": IM_START,
-        "<|im_end|>": IM_END,
-        "<|im_sep|>": IM_SEP,
-      });
-      return new SimTokenizer(encoder);
+      return new SimTokenizer(await loadO200kTokenizer());
     })();
     return loading;
   }

@@ -1,6 +1,7 @@
 import { randomBytes } from "node:crypto";
 import { closeSync, openSync, readFileSync, renameSync, unlinkSync, writeSync } from "node:fs";
 import { StoreError } from "../errors.js";
+import { isProcessAlive } from "../util/process-liveness.js";
 
 /**
  * An exclusive lock on an embedded database directory, held by one process.
@@ -90,13 +91,7 @@ function readLock(path: string): { pid: number; content: string } | undefined {
 function isAlive(pid: number): boolean {
   if (pid === -1) return true;
   if (pid === process.pid) return true;
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    // EPERM: the process exists but belongs to someone else.
-    return (error as NodeJS.ErrnoException).code === "EPERM";
-  }
+  return isProcessAlive(pid);
 }
 
 /**

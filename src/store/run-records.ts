@@ -1,5 +1,6 @@
 import { hostname } from "node:os";
 import { type Kysely, sql } from "kysely";
+import { isProcessAlive } from "../util/process-liveness.js";
 import type { Database, RunStatus } from "./database.js";
 
 /** A new run row. */
@@ -99,7 +100,7 @@ export async function recordRunEnd(
  */
 export async function reapAbandonedRuns(
   db: Kysely<Database>,
-  isAlive: (pid: number) => boolean = processIsAlive,
+  isAlive: (pid: number) => boolean = isProcessAlive,
 ): Promise<ReadonlyArray<string>> {
   const running = await db
     .selectFrom("strata.runs")
@@ -143,13 +144,4 @@ export async function reapAbandonedRuns(
     });
   }
   return dead.map((r) => r.id);
-}
-
-function processIsAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === "EPERM";
-  }
 }

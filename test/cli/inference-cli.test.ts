@@ -2,9 +2,10 @@ import { readdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
 import pg from "pg";
 import { afterEach, describe, expect, it } from "vitest";
-import { readArrowFile, tableToRows } from "../../src/materialize/value-storage.js";
 import { type Simulator, startSimulator } from "../../src/sim/simulator.js";
 import type { SimulatorOptions } from "../../src/sim/simulator-options.js";
+import { tableToRows } from "../../src/values/arrow-decoder.js";
+import { readArrowFile } from "../../src/values/arrow-file.js";
 import {
   CLI_TEST_OPTIONS,
   createProjectFixture,

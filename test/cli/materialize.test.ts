@@ -2,7 +2,8 @@ import { existsSync } from "node:fs";
 import { readdir } from "node:fs/promises";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { readArrowFile, tableToRows } from "../../src/materialize/value-storage.js";
+import { tableToRows } from "../../src/values/arrow-decoder.js";
+import { readArrowFile } from "../../src/values/arrow-file.js";
 import {
   type BackendProject,
   createBackendProject,

@@ -7,7 +7,6 @@ import { type LoadedProject, loadProject } from "../../src/cli/project-loader.js
 import type { StrataErrorCode } from "../../src/errors.js";
 import { selectAssets } from "../../src/lineage/selection-evaluator.js";
 import { planMaterialization } from "../../src/materialize/materialization-plan.js";
-import { normalizeComputeResult } from "../../src/materialize/value-storage.js";
 import { type Simulator, startSimulator } from "../../src/sim/simulator.js";
 import { findRun } from "../../src/store/run-queries.js";
 import {
@@ -16,6 +15,7 @@ import {
   openPostgresStore,
   type Store,
 } from "../../src/store/store.js";
+import { normalizeComputeResult } from "../../src/values/compute-result.js";
 import { type DatabaseSnapshot, snapshotDatabase } from "../helpers/db-snapshot.js";
 import { createProjectFixture, type ProjectFixture } from "../helpers/project-fixture.js";
 import type { CliResult } from "../helpers/run-cli.js";

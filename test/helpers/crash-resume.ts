@@ -1,6 +1,5 @@
 import { sql } from "kysely";
 import { expect } from "vitest";
-import { type Row, readArrowFile, tableToRows } from "../../src/materialize/value-storage.js";
 import { SeededRandom } from "../../src/sim/seeded-random.js";
 import type { SimModelBill } from "../../src/sim/sim-ledger.js";
 import { type Simulator, startSimulator } from "../../src/sim/simulator.js";
@@ -11,6 +10,9 @@ import {
   openPostgresStore,
   type Store,
 } from "../../src/store/store.js";
+import { tableToRows } from "../../src/values/arrow-decoder.js";
+import type { Row } from "../../src/values/arrow-encoder.js";
+import { readArrowFile } from "../../src/values/arrow-file.js";
 import { createProjectFixture, type ProjectFixture } from "./project-fixture.js";
 import { type CliResult, startCliProcess } from "./run-cli.js";
 import { type Backend, createTestDatabase } from "./test-store.js";

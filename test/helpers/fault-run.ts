@@ -7,9 +7,9 @@ import {
   type EndpointConfig,
   type ModelConfig,
 } from "../../src/assets/project-definition.js";
+import { stepInference } from "../../src/inference/fan-out.js";
+import { InferenceRuntime } from "../../src/inference/inference-runtime.js";
 import { AssetGraph } from "../../src/lineage/asset-graph.js";
-import { stepInference } from "../../src/materialize/fan-out.js";
-import { InferenceRuntime } from "../../src/materialize/inference-runtime.js";
 import { planMaterialization } from "../../src/materialize/materialization-plan.js";
 import { materialize, type RunResult } from "../../src/materialize/materialize.js";
 import type { CostLedgerOptions } from "../../src/store/cost-ledger.js";

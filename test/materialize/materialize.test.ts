@@ -21,8 +21,9 @@ import {
   materialize,
   type RunResult,
 } from "../../src/materialize/materialize.js";
-import { readArrowFile, tableToRows } from "../../src/materialize/value-storage.js";
 import { reapAbandonedRuns } from "../../src/store/run-records.js";
+import { tableToRows } from "../../src/values/arrow-decoder.js";
+import { readArrowFile } from "../../src/values/arrow-file.js";
 import { createTempDir } from "../helpers/temp-dir.js";
 import { BACKENDS, createTestStore, type TestStore } from "../helpers/test-store.js";
 

@@ -71,7 +71,10 @@ describe("scripts/check-import-layers.mjs", () => {
     );
     write("src/lineage/selection.ts", 'export * from "../index.js";\n');
     write("src/store/store.ts", 'import type { AssetKey } from "../assets/asset-key.js";\n');
-    write("src/materialize/run.ts", 'const sim = await import("../sim/simulator.js");\n');
+    write("src/materialize/run.ts", "export const run = 1;\n");
+    write("src/inference/fan-out.ts", 'const plan = await import("../materialize/run.js");\n');
+    write("src/values/arrow-file.ts", 'import { callModel } from "../inference/fan-out.js";\n');
+    write("src/util/heap.ts", 'import { Store } from "../store/store.js";\n');
     write("src/index.ts", "");
     const result = check(temp.path);
     expect(result.code).toBe(1);
@@ -91,8 +94,18 @@ describe("scripts/check-import-layers.mjs", () => {
       lines.some((l) => l.startsWith("src/store/store.ts:1: store/ may not import assets/")),
     ).toBe(true);
     expect(
-      lines.some((l) => l.startsWith("src/materialize/run.ts:1: materialize/ may not import sim/")),
+      lines.some((l) =>
+        l.startsWith("src/inference/fan-out.ts:1: inference/ may not import materialize/"),
+      ),
     ).toBe(true);
+    expect(
+      lines.some((l) =>
+        l.startsWith("src/values/arrow-file.ts:1: values/ may not import inference/"),
+      ),
+    ).toBe(true);
+    expect(lines.some((l) => l.startsWith("src/util/heap.ts:1: util/ may not import store/"))).toBe(
+      true,
+    );
     expect(result.stderr).not.toContain("ignored.js");
     expect(result.stderr).not.toContain("not-an-import.js");
   });

@@ -2,7 +2,6 @@ import Table from "cli-table3";
 import { type Command, Option } from "commander";
 import { StrataError } from "../../errors.js";
 import { selectAssets } from "../../lineage/selection-evaluator.js";
-import { addDecimals } from "../../materialize/decimal.js";
 import {
   COST_GROUPINGS,
   type CostFilter,
@@ -11,6 +10,7 @@ import {
   queryCosts,
 } from "../../store/cost-queries.js";
 import { findRun } from "../../store/run-queries.js";
+import { addDecimals } from "../../util/decimal.js";
 import type { CliContext } from "../cli-context.js";
 import { writeLine } from "../cli-io.js";
 import type { CommandRunner } from "../program.js";

@@ -1,11 +1,12 @@
 import { type Command, Option } from "commander";
-import { closestMatch, StrataError } from "../../errors.js";
+import { StrataError } from "../../errors.js";
 import { lineageToDot } from "../../lineage/lineage-dot.js";
 import { lineageToJson } from "../../lineage/lineage-json.js";
 import { lineageToMermaid } from "../../lineage/lineage-mermaid.js";
 import { lineageToTree } from "../../lineage/lineage-tree.js";
 import { lineageToOpenLineage } from "../../lineage/openlineage.js";
 import { selectAssets } from "../../lineage/selection-evaluator.js";
+import { closestMatch } from "../../util/edit-distance.js";
 import type { CliContext } from "../cli-context.js";
 import { writeLine } from "../cli-io.js";
 import type { CommandRunner } from "../program.js";

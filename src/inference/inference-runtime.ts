@@ -5,11 +5,12 @@ import type {
   ModelConfig,
   ProjectDefinition,
 } from "../assets/project-definition.js";
-import { closestMatch, StrataError } from "../errors.js";
+import { StrataError } from "../errors.js";
 import { CostLedger, type CostLedgerOptions } from "../store/cost-ledger.js";
 import type { Database } from "../store/database.js";
+import { type NanoPrices, numberToPlain, toNanos } from "../util/decimal.js";
+import { closestMatch } from "../util/edit-distance.js";
 import { Budget } from "./budget.js";
-import { type NanoPrices, numberToPlain, toNanos } from "./decimal.js";
 import { EndpointLimiter, RateBucket } from "./endpoint-limiter.js";
 import { httpTransport } from "./http-transport.js";
 

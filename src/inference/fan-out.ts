@@ -3,11 +3,11 @@ import type { ChatCompletion } from "openai/resources/chat/completions";
 import type { ChatMessage, InferResultRow, InferSpec } from "../assets/asset-context.js";
 import { StoreError, StrataError } from "../errors.js";
 import { type CachedAnswer, findCachedAnswers } from "../store/cost-ledger.js";
-import { addDecimals, callCostNanos, exactCallCost, type Nanos } from "./decimal.js";
+import { addDecimals, callCostNanos, exactCallCost, type Nanos } from "../util/decimal.js";
 import type { InferenceRuntime, ResolvedModel } from "./inference-runtime.js";
+import type { InferenceStep, StepInference } from "./inference-step.js";
 import { requestHash } from "./request-hash.js";
 import { backoffMs, classifyFailure } from "./retry-policy.js";
-import type { InferenceStep, StepInference } from "./run-context.js";
 import { SignalFanOut } from "./signal-fan-out.js";
 import { loadTokenEstimator, outputCeiling, type TokenEstimator } from "./token-estimate.js";
 

@@ -1,5 +1,5 @@
-import type { Tiktoken } from "js-tiktoken/lite";
 import type { ChatMessage } from "../assets/asset-context.js";
+import { loadO200kTokenizer } from "../util/tiktoken.js";
 
 /** Tokens a chat format adds per message (role markers), and to prime the reply. */
 const PER_MESSAGE = 4;
@@ -7,8 +7,6 @@ const REPLY_PRIMING = 3;
 
 /** Output tokens assumed for a request that sets no `max_tokens`, for estimates and budgets. */
 export const DEFAULT_OUTPUT_CEILING = 4_096;
-
-let loading: Promise<Tiktoken> | undefined;
 
 /**
  * Counts prompt tokens the way OpenAI's chat models do (o200k_base plus per-message overhead),
@@ -25,14 +23,7 @@ export interface TokenEstimator {
 
 /** Loads the estimator (about half a second the first time in a process). */
 export async function loadTokenEstimator(): Promise<TokenEstimator> {
-  loading ??= (async () => {
-    const [{ Tiktoken }, { default: ranks }] = await Promise.all([
-      import("js-tiktoken/lite"),
-      import("js-tiktoken/ranks/o200k_base"),
-    ]);
-    return new Tiktoken(ranks);
-  })();
-  const encoder = await loading;
+  const encoder = await loadO200kTokenizer();
   return {
     promptTokens: (messages) => {
       let total = REPLY_PRIMING;

@@ -6,15 +6,11 @@ import { join } from "node:path";
 import { DataType, Table, TimeUnit, tableFromArrays, tableFromIPC, tableToIPC } from "apache-arrow";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { StrataError } from "../../src/errors.js";
-import {
-  ENCODING_METADATA_KEY,
-  normalizeComputeResult,
-  readArrowFile,
-  rowsToTable,
-  storagePath,
-  tableToRows,
-  writeArrowFile,
-} from "../../src/materialize/value-storage.js";
+import { tableToRows } from "../../src/values/arrow-decoder.js";
+import { ENCODING_METADATA_KEY, rowsToTable } from "../../src/values/arrow-encoder.js";
+import { readArrowFile, writeArrowFile } from "../../src/values/arrow-file.js";
+import { normalizeComputeResult } from "../../src/values/compute-result.js";
+import { storagePath } from "../../src/values/storage-path.js";
 
 let dir: string;
 

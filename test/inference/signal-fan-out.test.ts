@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { SignalFanOut } from "../../src/materialize/signal-fan-out.js";
+import { SignalFanOut } from "../../src/inference/signal-fan-out.js";
 
 describe("SignalFanOut", () => {
   it("aborts every live child with the parent's reason, and a child made after at once", () => {

@@ -4,8 +4,8 @@ import type { AddressInfo } from "node:net";
 import { gzipSync } from "node:zlib";
 import OpenAI, { APIConnectionError, APIConnectionTimeoutError } from "openai";
 import { afterEach, describe, expect, it } from "vitest";
-import { httpTransport } from "../../src/materialize/http-transport.js";
-import { classifyFailure } from "../../src/materialize/retry-policy.js";
+import { httpTransport } from "../../src/inference/http-transport.js";
+import { classifyFailure } from "../../src/inference/retry-policy.js";
 
 type Handler = (req: IncomingMessage, body: string, res: ServerResponse) => void;
 

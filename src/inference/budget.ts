@@ -1,5 +1,5 @@
 import { StrataError } from "../errors.js";
-import { fromNanos, type Nanos, toNanos } from "./decimal.js";
+import { fromNanos, type Nanos, toNanos } from "../util/decimal.js";
 
 /**
  * A run's `--max-cost` as a reservation: before each call an upper-bound estimate is reserved,
