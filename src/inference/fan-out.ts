@@ -770,7 +770,16 @@ function documentsOf<I, O>(
         `asset "${assetKey}": messages() for document "${id}" returned no messages; return [{ role: "user", content: "..." }]`,
       );
     }
-    const hashes = chain.map((model) => requestHash(model.name, messages, params));
+    let hashes: string[];
+    try {
+      hashes = chain.map((model) => requestHash(model.name, messages, params));
+    } catch (error) {
+      throw new StrataError(
+        "bad_value",
+        `asset "${assetKey}": messages() of document "${id}" returned messages that cannot be sent as JSON: ${error instanceof Error ? error.message : String(error)}`,
+        { cause: error },
+      );
+    }
     return { index, item, id, hashes };
   });
 }

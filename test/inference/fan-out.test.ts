@@ -1219,5 +1219,22 @@ describe("ctx.infer's messages()", () => {
     expect(row.status).toBe("failed");
     expect(row.error).toContain('document "throw-2"');
     expect(row.error).toContain("no template for this one");
+
+    // messages that cannot be sent as JSON are refused before anything is sent, naming the document
+    const unsendable = await h.run({
+      assets: [
+        inferAsset("throwing", docs(4, "throw"), {
+          ...spec(0),
+          messages: (d) => [
+            { role: "user", content: d.id === "throw-1" ? (10n as unknown as string) : d.text },
+          ],
+        }),
+      ],
+      endpoints,
+      models,
+    });
+    expect(unsendable.status).toBe("failed");
+    expect(unsendable.error).toContain('messages() of document "throw-1" returned messages that');
+    expect(sim.ledger().requests.total).toBe(3);
   });
 });
