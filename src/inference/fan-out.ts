@@ -70,16 +70,14 @@ async function fanOut<I, O>(
 
   // Documents making a request this run is already making (in this step or another) wait for
   // that call; held until this step's rows are flushed, where later steps' lookups find them.
-  const release = runtime.sharedRequests.hold(documents.flatMap((d) => d.hashes));
+  const hashes = documents.flatMap((d) => d.hashes);
+  const release = runtime.sharedRequests.hold(hashes);
   let answers: Map<string, CachedAnswer>;
   try {
     // Requests the ledger has answered before are answered from it, for any model of the chain.
     answers = runtime.noCache
       ? new Map<string, CachedAnswer>()
-      : await findCachedAnswers(
-          runtime.db,
-          documents.flatMap((d) => d.hashes),
-        );
+      : await findCachedAnswers(runtime.db, hashes);
   } catch (error) {
     release();
     throw error;

@@ -32,19 +32,22 @@ export type SettleSharedCall = (
  * release();                                  // when the step is done and its ledger flushed
  */
 export class SharedRequests {
-  /** Running steps per request hash that make the request. */
+  /** Per request hash, how many documents of the running steps make the request. */
   readonly #holders = new Map<string, number>();
-  readonly #calls = new Map<string, Promise<SharedOutcome | undefined>>();
+  /** The call of each request: in flight (a promise), or its outcome once settled. */
+  readonly #calls = new Map<string, Promise<SharedOutcome | undefined> | SharedOutcome>();
 
-  /** Keeps the calls of `hashes` until the returned release is called (once per step). */
-  hold(hashes: Iterable<string>): () => void {
-    const unique = new Set(hashes);
-    for (const hash of unique) this.#holders.set(hash, (this.#holders.get(hash) ?? 0) + 1);
+  /**
+   * Keeps the calls of `hashes` (a step's documents' requests, repeats included) until the
+   * returned release is called, once, when the step is done.
+   */
+  hold(hashes: ReadonlyArray<string>): () => void {
+    for (const hash of hashes) this.#holders.set(hash, (this.#holders.get(hash) ?? 0) + 1);
     let released = false;
     return () => {
       if (released) return;
       released = true;
-      for (const hash of unique) {
+      for (const hash of hashes) {
         const holders = (this.#holders.get(hash) ?? 1) - 1;
         if (holders > 0) {
           this.#holders.set(hash, holders);
@@ -57,7 +60,7 @@ export class SharedRequests {
   }
 
   /** The call this run makes or made for `hash`: undefined when there is none to wait for. */
-  get(hash: string): Promise<SharedOutcome | undefined> | undefined {
+  get(hash: string): Promise<SharedOutcome | undefined> | SharedOutcome | undefined {
     return this.#calls.get(hash);
   }
 
@@ -68,6 +71,12 @@ export class SharedRequests {
       resolve = r;
     });
     if (this.#holders.has(hash)) this.#calls.set(hash, call);
+    // Once settled, the outcome is kept instead of the promise (a run may hold many).
+    void call.then((settled) => {
+      if (this.#calls.get(hash) !== call) return;
+      if (settled === undefined) this.#calls.delete(hash);
+      else this.#calls.set(hash, settled);
+    });
     return (outcome) => {
       if (outcome === undefined && this.#calls.get(hash) === call) this.#calls.delete(hash);
       resolve(outcome);
