@@ -2,12 +2,13 @@ import { setTimeout as sleep } from "node:timers/promises";
 import type { ChatCompletion } from "openai/resources/chat/completions";
 import type { ChatMessage, InferResultRow, InferSpec } from "../assets/asset-context.js";
 import { StoreError, StrataError } from "../errors.js";
-import { type CachedAnswer, findCachedAnswers } from "../store/cost-ledger.js";
+import { type CachedAnswer, findCachedAnswers, type LedgerEntry } from "../store/cost-ledger.js";
 import { addDecimals, callCostNanos, exactCallCost, type Nanos } from "../util/decimal.js";
 import type { InferenceRuntime, ResolvedModel } from "./inference-runtime.js";
 import type { InferenceStep, StepInference } from "./inference-step.js";
-import { requestHash } from "./request-hash.js";
+import { requestHash, requestParams } from "./request-hash.js";
 import { backoffMs, classifyFailure } from "./retry-policy.js";
+import type { SharedOutcome } from "./shared-requests.js";
 import { SignalFanOut } from "./signal-fan-out.js";
 import { loadTokenEstimator, outputCeiling, type TokenEstimator } from "./token-estimate.js";
 
@@ -62,21 +63,25 @@ async function fanOut<I, O>(
   const chain = [spec.model, ...(spec.fallback ?? [])].map((key) =>
     runtime.model(key, step.assetKey),
   );
-  const params = { ...(spec.params ?? {}) };
-  delete params.model;
-  delete params.messages;
-  delete params.stream;
+  const params = requestParams(spec.params);
   const documents = documentsOf(step.assetKey, items, spec, chain, params);
-
-  // Requests the ledger has answered before are answered from it, for any model of the chain.
-  const answers = runtime.noCache
-    ? new Map<string, CachedAnswer>()
-    : await findCachedAnswers(
-        runtime.db,
-        documents.flatMap((d) => d.hashes),
-      );
   const needsEstimate = runtime.budget.cap !== null || chain.some((m) => m.bucket.limited);
   const estimator = needsEstimate ? await loadTokenEstimator() : undefined;
+
+  // Documents making a request this run is already making (in this step or another) wait for
+  // that call; held until this step's rows are flushed, where later steps' lookups find them.
+  const hashes = documents.flatMap((d) => d.hashes);
+  const release = runtime.sharedRequests.hold(hashes);
+  let answers: Map<string, CachedAnswer>;
+  try {
+    // Requests the ledger has answered before are answered from it, for any model of the chain.
+    answers = runtime.noCache
+      ? new Map<string, CachedAnswer>()
+      : await findCachedAnswers(runtime.db, hashes);
+  } catch (error) {
+    release();
+    throw error;
+  }
 
   const results = new Array<InferResultRow<O>>(documents.length);
   const tally: Tally = {
@@ -118,7 +123,7 @@ async function fanOut<I, O>(
     await Promise.all(Array.from({ length: workers }, worker));
   } finally {
     // The checkpoint: every answered call is in the ledger before the step goes on.
-    await runtime.ledger.flush();
+    await runtime.ledger.flush().finally(release);
     report(true);
   }
 
@@ -187,17 +192,7 @@ async function answerDocument<I, O>(
     const hash = doc.hashes[c]!;
     const cached = answers.get(hash);
     if (cached !== undefined) {
-      record(runtime, step, doc, model, hash, {
-        status: "succeeded",
-        attempts: 0,
-        usage: ZERO_USAGE,
-        latencyMs: null,
-        cacheHit: true,
-        cachedFrom: cached.id,
-        error: null,
-        output: cached.output,
-      });
-      tally.cacheHits += 1;
+      recordCacheHit(runtime, step, doc, model, hash, cached.id, cached.output, tally);
       const parsed = parseOutput(spec, cached.output, doc.item);
       if (!parsed.ok) return fail(model.key, parsed.error);
       return {
@@ -224,7 +219,7 @@ async function answerDocument<I, O>(
       continue;
     }
     const hash = doc.hashes[c]!;
-    const outcome = await callModel(runtime, step, doc, model, hash, params, spec, estimator);
+    const outcome = await sendOnce(runtime, step, doc, model, hash, params, spec, estimator, tally);
     spent.prompt += outcome.usage.prompt;
     spent.cached += outcome.usage.cached;
     spent.completion += outcome.usage.completion;
@@ -249,19 +244,51 @@ async function answerDocument<I, O>(
   return fail(lastModel, lastError);
 }
 
+/** A cache hit's row: no tokens, no cost, pointing at the row that paid for the answer. */
+function recordCacheHit<I>(
+  runtime: InferenceRuntime,
+  step: FanOutStep,
+  doc: Document<I>,
+  model: ResolvedModel,
+  hash: string,
+  cachedFrom: number,
+  output: string,
+  tally: Tally,
+): void {
+  record(runtime, step, doc, model, hash, {
+    status: "succeeded",
+    attempts: 0,
+    usage: ZERO_USAGE,
+    latencyMs: null,
+    cacheHit: true,
+    cachedFrom,
+    error: null,
+    output,
+  });
+  tally.cacheHits += 1;
+}
+
 const ZERO_USAGE = { prompt: 0, cached: 0, completion: 0, reasoning: 0 } as const;
 
 type Usage = { prompt: number; cached: number; completion: number; reasoning: number };
 
+/** An answer the endpoint gave, for documents making the same request: its row's id and text. */
+type Answer = { readonly id: Promise<number>; readonly text: string };
+
 type CallOutcome =
-  | { kind: "answered"; value: unknown; usage: Usage; cost: string }
+  | { kind: "answered"; value: unknown; usage: Usage; cost: string; answer?: Answer }
   /** This model failed for good on the document: the next model of the chain may try. */
-  | { kind: "failed"; error: string; usage: Usage; cost: string }
+  | { kind: "failed"; error: string; usage: Usage; cost: string; answer?: Answer }
   /** Nothing more is tried for this document (canceled, out of budget). */
   | { kind: "stop"; error: string; usage: Usage; cost: string };
 
-/** Calls one model with retries; every answered attempt is on the ledger. */
-async function callModel<I, O>(
+/**
+ * Asks `model` for the document, once per run and request: when the run is already making the
+ * same request (this step or another), the document waits for that call and is answered from it
+ * with a cache hit; otherwise it builds its messages again, checks they are the ones it was
+ * hashed with, and makes the call, which the others making the request then share.
+ */
+async function sendOnce<I, O>(
   runtime: InferenceRuntime,
   step: FanOutStep,
   doc: Document<I>,
@@ -270,6 +297,100 @@ async function callModel<I, O>(
   params: Readonly<Record<string, unknown>>,
   spec: InferSpec<I, O>,
   estimator: TokenEstimator | undefined,
+  tally: Tally,
+): Promise<CallOutcome> {
+  const free = (kind: "failed" | "stop", error: string): CallOutcome => ({
+    kind,
+    error,
+    usage: { ...ZERO_USAGE },
+    cost: "0",
+  });
+  for (let call = runtime.sharedRequests.get(hash); call !== undefined; ) {
+    const shared = await call;
+    if (shared === undefined) {
+      // That call was abandoned (its step canceled): make it, unless this step is canceled too.
+      if (step.signal.aborted) return free("stop", "canceled");
+      call = runtime.sharedRequests.get(hash);
+      continue;
+    }
+    if (shared.kind !== "answered") return free(shared.kind, shared.error);
+    recordCacheHit(runtime, step, doc, model, hash, shared.id, shared.text, tally);
+    const parsed = parseOutput(spec, shared.text, doc.item);
+    if (!parsed.ok) return free("failed", parsed.error);
+    return { kind: "answered", value: parsed.value, usage: { ...ZERO_USAGE }, cost: "0" };
+  }
+  // Built again from the item (see Document): only documents being sent hold their messages.
+  // What is sent must be what was hashed, or its answer would be cached under another request.
+  let messages: ReadonlyArray<ChatMessage>;
+  try {
+    messages = spec.messages(doc.item);
+  } catch (error) {
+    return free(
+      "stop",
+      `messages() of document "${doc.id}" threw when it was sent: ${error instanceof Error ? error.message : String(error)}`,
+    );
+  }
+  if (!sameRequest(hash, model, messages, params)) {
+    return free(
+      "stop",
+      `asset "${step.assetKey}": messages() of document "${doc.id}" returned different messages when it was sent than when it was checked; messages() must be deterministic`,
+    );
+  }
+  const settle = runtime.sharedRequests.begin(hash);
+  let outcome: CallOutcome | undefined;
+  try {
+    outcome = await callModel(runtime, step, doc, model, hash, messages, params, estimator, spec);
+    return outcome;
+  } finally {
+    settle(sharedOutcome(outcome));
+  }
+}
+
+function sameRequest(
+  hash: string,
+  model: ResolvedModel,
+  messages: unknown,
+  params: Readonly<Record<string, unknown>>,
+): boolean {
+  try {
+    return requestHash(model.name, messages, params) === hash;
+  } catch {
+    return false;
+  }
+}
+
+/** What the documents sharing a call learn of it; undefined: it was abandoned, make it again. */
+function sharedOutcome(
+  outcome: CallOutcome | undefined,
+): SharedOutcome | Promise<SharedOutcome> | undefined {
+  if (outcome === undefined) return undefined;
+  if (outcome.kind !== "stop" && outcome.answer !== undefined) {
+    // The answer is shared (each document parses it itself) once its paying row has an id.
+    const { text } = outcome.answer;
+    return outcome.answer.id.then(
+      (id): SharedOutcome => ({ kind: "answered", id, text }),
+      (error): SharedOutcome => ({
+        kind: "stop",
+        error: `the answer to this request could not be recorded: ${error instanceof Error ? error.message : String(error)}`,
+      }),
+    );
+  }
+  if (outcome.kind === "stop" && outcome.error === "canceled") return undefined;
+  if (outcome.kind === "answered") return undefined;
+  return { kind: outcome.kind, error: outcome.error };
+}
+
+/** Calls one model with retries; every answered attempt is on the ledger. */
+async function callModel<I, O>(
+  runtime: InferenceRuntime,
+  step: FanOutStep,
+  doc: Document<I>,
+  model: ResolvedModel,
+  hash: string,
+  messages: ReadonlyArray<ChatMessage>,
+  params: Readonly<Record<string, unknown>>,
+  estimator: TokenEstimator | undefined,
+  spec: InferSpec<I, O>,
 ): Promise<CallOutcome> {
   const billed: Usage = { prompt: 0, cached: 0, completion: 0, reasoning: 0 };
   const costs: string[] = [];
@@ -279,16 +400,6 @@ async function callModel<I, O>(
     usage: billed,
     cost: addDecimals(costs),
   });
-  // Built again from the item (see Document): only documents being sent hold their messages.
-  let messages: ReadonlyArray<ChatMessage>;
-  try {
-    messages = spec.messages(doc.item);
-  } catch (error) {
-    return outcome(
-      "stop",
-      `messages() threw: ${error instanceof Error ? error.message : String(error)}`,
-    );
-  }
   const estimatedPrompt = estimator?.promptTokens(messages) ?? 0;
   const ceiling = outputCeiling(params);
   let lastError = "";
@@ -352,18 +463,37 @@ async function callModel<I, O>(
         if (cost !== "0") costs.push(cost);
         const text = completion.choices[0]?.message?.content ?? "";
         const parsed = parseOutput(spec, text, doc.item);
-        record(runtime, step, doc, model, hash, {
-          status: parsed.ok ? "succeeded" : "failed",
-          attempts: attempt,
-          usage,
-          latencyMs,
-          cacheHit: false,
-          cachedFrom: null,
-          error: parsed.ok ? null : parsed.error,
-          output: text,
-        });
-        if (!parsed.ok) return outcome("failed", parsed.error);
-        return { kind: "answered", value: parsed.value, usage: billed, cost: addDecimals(costs) };
+        const answer: Answer = {
+          id: runtime.ledger.recordForId(
+            ledgerEntry(step, doc, model, hash, {
+              status: parsed.ok ? "succeeded" : "failed",
+              attempts: attempt,
+              usage,
+              latencyMs,
+              cacheHit: false,
+              cachedFrom: null,
+              error: parsed.ok ? null : parsed.error,
+              output: text,
+            }),
+          ),
+          text,
+        };
+        if (!parsed.ok) {
+          return {
+            kind: "failed",
+            error: parsed.error,
+            usage: billed,
+            cost: addDecimals(costs),
+            answer,
+          };
+        }
+        return {
+          kind: "answered",
+          value: parsed.value,
+          usage: billed,
+          cost: addDecimals(costs),
+          answer,
+        };
       } catch (error) {
         if (error instanceof StoreError) {
           // Not sent, so nothing to record: try again once the database is back.
@@ -479,7 +609,17 @@ function record<I>(
   hash: string,
   call: CallRecord,
 ): void {
-  runtime.ledger.record({
+  runtime.ledger.record(ledgerEntry(step, doc, model, hash, call));
+}
+
+function ledgerEntry<I>(
+  step: FanOutStep,
+  doc: Document<I>,
+  model: ResolvedModel,
+  hash: string,
+  call: CallRecord,
+): LedgerEntry {
+  return {
     runId: step.runId,
     materializationId: step.materializationId,
     assetKey: step.assetKey,
@@ -503,7 +643,7 @@ function record<I>(
     cachedFrom: call.cachedFrom,
     error: call.error,
     output: call.output,
-  });
+  };
 }
 
 /** The usage of a completion, or why it cannot be trusted. */
@@ -612,14 +752,32 @@ function documentsOf<I, O>(
       );
     }
     seen.add(id);
-    const messages = spec.messages(item);
+    let messages: ReadonlyArray<ChatMessage>;
+    try {
+      messages = spec.messages(item);
+    } catch (error) {
+      throw new StrataError(
+        "bad_value",
+        `asset "${assetKey}": messages() of document "${id}" threw: ${error instanceof Error ? error.message : String(error)}`,
+        { cause: error },
+      );
+    }
     if (!Array.isArray(messages) || messages.length === 0) {
       throw new StrataError(
         "bad_value",
         `asset "${assetKey}": messages() for document "${id}" returned no messages; return [{ role: "user", content: "..." }]`,
       );
     }
-    const hashes = chain.map((model) => requestHash(model.name, messages, params));
+    let hashes: string[];
+    try {
+      hashes = chain.map((model) => requestHash(model.name, messages, params));
+    } catch (error) {
+      throw new StrataError(
+        "bad_value",
+        `asset "${assetKey}": messages() of document "${id}" returned messages that cannot be sent as JSON: ${error instanceof Error ? error.message : String(error)}`,
+        { cause: error },
+      );
+    }
     return { index, item, id, hashes };
   });
 }

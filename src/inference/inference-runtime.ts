@@ -13,6 +13,7 @@ import { closestMatch } from "../util/edit-distance.js";
 import { Budget } from "./budget.js";
 import { EndpointLimiter, RateBucket } from "./endpoint-limiter.js";
 import { httpTransport } from "./http-transport.js";
+import { SharedRequests } from "./shared-requests.js";
 
 /** Calls in flight per endpoint when it names none. */
 export const DEFAULT_MAX_CONCURRENCY = 64;
@@ -73,7 +74,8 @@ export interface InferenceRuntimeOptions {
 /**
  * Everything a run's inference shares: one OpenAI client per endpoint (its own retries off, so
  * every attempt is ours to count), one adaptive concurrency limiter per endpoint, rate buckets
- * per model, the run's budget and the batched cost ledger.
+ * per model, the run's budget, the batched cost ledger and the run's calls by request hash (so
+ * documents of any of its steps that make the same request share one call).
  *
  * @example
  * const runtime = new InferenceRuntime({ project, db, env: process.env, maxCostUsd: null });
@@ -85,6 +87,8 @@ export class InferenceRuntime {
   readonly noCache: boolean;
   readonly onProgress: ((progress: InferenceProgress) => void) | undefined;
   readonly db: Kysely<Database>;
+  /** The run's calls by request hash: an identical request is sent once per run. */
+  readonly sharedRequests = new SharedRequests();
   readonly #project: ProjectDefinition;
   readonly #env: NodeJS.ProcessEnv;
   readonly #clients = new Map<string, OpenAI>();

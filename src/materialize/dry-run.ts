@@ -2,7 +2,7 @@ import type { InferResultRow, InferSpec } from "../assets/asset-context.js";
 import type { ProjectDefinition } from "../assets/project-definition.js";
 import { StrataError } from "../errors.js";
 import { InferenceRuntime } from "../inference/inference-runtime.js";
-import { requestHash } from "../inference/request-hash.js";
+import { requestHash, requestParams } from "../inference/request-hash.js";
 import { loadTokenEstimator, outputCeiling } from "../inference/token-estimate.js";
 import type { AssetGraph } from "../lineage/asset-graph.js";
 import { findCachedAnswers } from "../store/cost-ledger.js";
@@ -18,7 +18,10 @@ import { StepInputs } from "./step-inputs.js";
 export interface InferenceEstimate {
   readonly models: ReadonlyArray<string>;
   readonly documents: number;
-  /** Documents the ledger would answer for free. */
+  /**
+   * Documents answered for free: by the ledger, or by the call of an earlier document of the run
+   * that makes the same request (a run sends each request once).
+   */
   readonly cacheHits: number;
   /** Prompt tokens of the documents that would be sent (js-tiktoken estimate). */
   readonly promptTokens: number;
@@ -65,6 +68,8 @@ export async function estimatePlan(options: {
   });
   const inputs = new StepInputs(store.db, plan.steps);
   const runId = `dry-run-${newId()}`;
+  // The requests this dry run has counted as sent: a run sends each once.
+  const sent = new Set<string>();
   const signal = new AbortController().signal;
   const out: DryRunStep[] = [];
   for (const step of plan.steps) {
@@ -77,7 +82,9 @@ export async function estimatePlan(options: {
       log: () => {},
       inference: {
         infer: async <I, O>(items: ReadonlyArray<I>, spec: InferSpec<I, O>) => {
-          estimates.push(await estimateInfer(runtime, step, items, spec, options.noCache === true));
+          estimates.push(
+            await estimateInfer(runtime, step, items, spec, options.noCache === true, sent),
+          );
           return items.map(
             (item): InferResultRow<O> => ({
               id: String(spec.id(item)),
@@ -126,21 +133,24 @@ async function estimateInfer<I, O>(
   items: ReadonlyArray<I>,
   spec: InferSpec<I, O>,
   noCache: boolean,
+  sent: Set<string>,
 ): Promise<InferenceEstimate> {
   const model = runtime.model(spec.model, step.assetKey);
-  const params = spec.params ?? {};
+  const params = requestParams(spec.params);
   const estimator = await loadTokenEstimator();
   const messages = items.map((item) => spec.messages(item));
   const hashes = messages.map((m) => requestHash(model.name, m, params));
   const cached = noCache ? new Map() : await findCachedAnswers(runtime.db, hashes);
   let promptTokens = 0;
-  let sent = 0;
+  let calls = 0;
   messages.forEach((m, i) => {
-    if (cached.has(hashes[i]!)) return;
-    sent += 1;
+    const hash = hashes[i]!;
+    if (cached.has(hash) || sent.has(hash)) return;
+    sent.add(hash);
+    calls += 1;
     promptTokens += estimator.promptTokens(m);
   });
-  const ceiling = outputCeiling(params) * sent;
+  const ceiling = outputCeiling(params) * calls;
   const low: Nanos = callCostNanos(
     { prompt: promptTokens, cached: 0, completion: 0 },
     model.nanoPrices,
@@ -152,7 +162,7 @@ async function estimateInfer<I, O>(
   return {
     models: [spec.model, ...(spec.fallback ?? [])],
     documents: items.length,
-    cacheHits: items.length - sent,
+    cacheHits: items.length - calls,
     promptTokens,
     outputTokenCeiling: ceiling,
     costLowUsd: fromNanos(low),

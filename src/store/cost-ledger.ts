@@ -67,6 +67,12 @@ interface Waiter {
   reject(error: unknown): void;
 }
 
+/** A caller of {@link CostLedger.recordForId} waiting for its row's id. */
+interface IdWaiter {
+  resolve(id: number): void;
+  reject(error: unknown): void;
+}
+
 /** A `flush()` waiting for the rows recorded up to `upTo` to be written. */
 interface FlushWaiter extends Waiter {
   readonly upTo: number;
@@ -100,6 +106,8 @@ export class CostLedger {
   /** Rows not yet written, oldest first, and their sequence numbers. */
   #rows: LedgerEntry[] = [];
   #seqs: number[] = [];
+  /** Who waits for each row's id (see {@link recordForId}), in step with `#rows`. */
+  #idWaiters: (IdWaiter | undefined)[] = [];
   #nextSeq = 0;
   /** Calls about to be sent and not yet counted on `strata.runs`, per run. */
   #dispatches = new Map<string, number>();
@@ -164,7 +172,22 @@ export class CostLedger {
   record(entry: LedgerEntry): void {
     this.#rows.push(entry);
     this.#seqs.push(this.#nextSeq++);
+    this.#idWaiters.push(undefined);
     this.#schedule();
+  }
+
+  /**
+   * Buffers one row like {@link record}, and resolves with its `id` once it is written: what a
+   * later row names in `cached_from`. Rejects when the write fails for good (the row itself is
+   * kept for a later write, as every row is).
+   */
+  recordForId(entry: LedgerEntry): Promise<number> {
+    return new Promise<number>((resolve, reject) => {
+      this.#rows.push(entry);
+      this.#seqs.push(this.#nextSeq++);
+      this.#idWaiters.push({ resolve, reject });
+      this.#schedule();
+    });
   }
 
   /**
@@ -206,7 +229,7 @@ export class CostLedger {
     if (this.#paused) return;
     if (this.#relaxedDispatch && !this.#countingDispatches && this.#dispatches.size > 0) {
       this.#countingDispatches = true;
-      this.#startWrite([], [], true);
+      this.#startWrite([], [], true, []);
     }
     while (
       !this.#paused &&
@@ -217,12 +240,18 @@ export class CostLedger {
         this.#rows.splice(0, this.#maxBatch),
         this.#seqs.splice(0, this.#maxBatch),
         !this.#relaxedDispatch,
+        this.#idWaiters.splice(0, this.#maxBatch),
       );
     }
   }
 
   /** Writes `rows`, and the dispatch counts buffered so far where `withDispatches`. */
-  #startWrite(rows: LedgerEntry[], seqs: number[], withDispatches: boolean): void {
+  #startWrite(
+    rows: LedgerEntry[],
+    seqs: number[],
+    withDispatches: boolean,
+    idWaiters: (IdWaiter | undefined)[],
+  ): void {
     const dispatches = withDispatches ? this.#dispatches : new Map<string, number>();
     const waiters = withDispatches ? this.#dispatchWaiters : [];
     if (withDispatches) {
@@ -233,18 +262,22 @@ export class CostLedger {
     const write = { firstSeq: seqs[0] ?? Number.POSITIVE_INFINITY };
     if (!countsOnly || !this.#relaxedDispatch) this.#inFlight.add(write);
     const relaxed = countsOnly && this.#relaxedDispatch;
-    void this.#write(rows, dispatches, relaxed).then((error) => {
+    void this.#write(rows, dispatches, relaxed).then(({ error, ids }) => {
       this.#inFlight.delete(write);
       if (relaxed) this.#countingDispatches = false;
       if (error === undefined) {
         this.#written += rows.length;
         this.#writes += 1;
         for (const w of waiters) w.resolve();
+        for (const [i, w] of idWaiters.entries()) w?.resolve(ids[i]!);
       } else {
         // Keep the rows for a later write, in order. The calls whose dispatch could not be
-        // counted are not sent, so their counts are dropped with them.
+        // counted are not sent, so their counts are dropped with them; who waits for a row's id
+        // is told now rather than left waiting on a database that may not come back.
         this.#rows.unshift(...rows);
         this.#seqs.unshift(...seqs);
+        this.#idWaiters.unshift(...rows.map(() => undefined));
+        for (const w of idWaiters) w?.reject(error);
         this.#paused = true;
         const notCounted = new StoreError(
           "db_unreachable",
@@ -264,19 +297,22 @@ export class CostLedger {
     });
   }
 
-  /** Writes one batch, retrying with backoff; resolves with the error if every attempt failed. */
+  /**
+   * Writes one batch, retrying with backoff; resolves with the rows' ids in order, or with the
+   * error if every attempt failed.
+   */
   async #write(
     rows: ReadonlyArray<LedgerEntry>,
     dispatches: ReadonlyMap<string, number>,
     relaxed: boolean,
-  ): Promise<unknown> {
+  ): Promise<{ error?: unknown; ids: ReadonlyArray<number> }> {
     for (let attempt = 1; ; attempt++) {
       try {
         if (relaxed) await countDispatchesRelaxed(this.#db, dispatches);
-        else await writeBatch(this.#db, rows, dispatches);
-        return undefined;
+        else return { ids: await writeBatch(this.#db, rows, dispatches) };
+        return { ids: [] };
       } catch (error) {
-        if (attempt >= this.#writeAttempts) return error;
+        if (attempt >= this.#writeAttempts) return { error, ids: [] };
         await new Promise((resolve) => setTimeout(resolve, Math.min(5_000, 100 * 2 ** attempt)));
       }
     }
@@ -310,12 +346,13 @@ async function countDispatchesRelaxed(
 /**
  * One batch in one statement where it can be (one round trip, atomic by itself): the rows, the
  * dispatch count of one run, or both through a data-modifying `with`; a transaction otherwise.
+ * Resolves with the rows' ids, in the order of `rows`.
  */
 async function writeBatch(
   db: Kysely<Database>,
   rows: ReadonlyArray<LedgerEntry>,
   dispatches: ReadonlyMap<string, number>,
-): Promise<void> {
+): Promise<number[]> {
   const counts = [...dispatches];
   if (counts.length === 0) return insertLedgerRows(db, rows);
   if (counts.length === 1 && rows.length <= 1_000) {
@@ -329,13 +366,17 @@ async function writeBatch(
     );
     if (rows.length === 0) {
       await counted.selectFrom("counted").select("id").execute();
-    } else {
-      await counted.insertInto("strata.inference_calls").values(rows.map(ledgerRow)).execute();
+      return [];
     }
-    return;
+    const inserted = await counted
+      .insertInto("strata.inference_calls")
+      .values(rows.map(ledgerRow))
+      .returning("id")
+      .execute();
+    return inserted.map((r) => Number(r.id));
   }
-  await db.transaction().execute(async (trx) => {
-    await insertLedgerRows(trx, rows);
+  return db.transaction().execute(async (trx) => {
+    const ids = await insertLedgerRows(trx, rows);
     for (const [runId, count] of counts) {
       await trx
         .updateTable("strata.runs")
@@ -343,6 +384,7 @@ async function writeBatch(
         .where("id", "=", runId)
         .execute();
     }
+    return ids;
   });
 }
 
@@ -374,17 +416,24 @@ function ledgerRow(e: LedgerEntry) {
   };
 }
 
-/** Inserts ledger rows in one statement per 1 000 rows. */
+/**
+ * Inserts ledger rows in one statement per 1 000 rows; resolves with their ids, in order (a
+ * multi-row insert returns its rows in the order of its values).
+ */
 export async function insertLedgerRows(
   db: Kysely<Database>,
   rows: ReadonlyArray<LedgerEntry>,
-): Promise<void> {
+): Promise<number[]> {
+  const ids: number[] = [];
   for (let i = 0; i < rows.length; i += 1_000) {
-    await db
+    const inserted = await db
       .insertInto("strata.inference_calls")
       .values(rows.slice(i, i + 1_000).map(ledgerRow))
+      .returning("id")
       .execute();
+    for (const r of inserted) ids.push(Number(r.id));
   }
+  return ids;
 }
 
 /**

@@ -25,6 +25,8 @@ interface ProjectConfig {
   readonly documents: number;
   /** Goes into every prompt, so tests never share a request hash. */
   readonly salt: string;
+  /** Documents' texts repeat every `distinct` documents (default: all distinct). */
+  readonly distinct?: number;
   readonly maxConcurrency?: number;
   readonly maxAttempts?: number;
   readonly maxFailures?: number;
@@ -41,7 +43,7 @@ export const documents = asset({
   compute: async () =>
     Array.from({ length: config.documents }, (_, i) => ({
       id: \`doc-\${i}\`,
-      text: \`\${config.salt} document number \${i}\`,
+      text: \`\${config.salt} document number \${i % (config.distinct ?? config.documents)}\`,
     })),
 });
 
@@ -226,6 +228,47 @@ describe("strata materialize with ctx.infer", CLI_TEST_OPTIONS, () => {
       const [run] = parseJson<RunJson[]>(runs);
       expect(run).toMatchObject({ id: json.runId, status: "succeeded", selection: "*" });
       expect(plain(run!.costUsd)).toBe(cost);
+    });
+
+    it("estimates and pays a request that documents repeat once, and answers the repeats from it", async () => {
+      const endpoint = await sim({ latencyMs: 5 });
+      const p = await project(backend, {
+        simUrl: endpoint.url,
+        documents: 122,
+        distinct: 27,
+        salt: `repeat-${backend}`,
+        maxConcurrency: 16,
+      });
+      const dry = await p.cli(["materialize", "--select", "*", "--dry-run", "--json"]);
+      expect(dry.code, dry.stderr).toBe(0);
+      const plan = parseJson<{
+        steps: Array<{ key: string; inference: { documents: number; cacheHits: number } | null }>;
+      }>(dry);
+      expect(plan.steps.find((s) => s.key === "analyses")?.inference).toMatchObject({
+        documents: 122,
+        cacheHits: 95,
+      });
+
+      const result = await p.cli(["materialize", "--select", "*", "--json"]);
+      expect(result.code, result.stderr).toBe(0);
+      const json = parseJson<MaterializeJson>(result);
+      const bill = endpoint.ledger();
+      expect(bill.requests.total).toBe(27);
+      expect(bill.totals.calls).toBe(27);
+      const analyses = json.assets.find((a) => a.key === "analyses")!;
+      expect(analyses).toMatchObject({
+        rows: 122,
+        promptTokens: bill.totals.promptTokens,
+        completionTokens: bill.totals.completionTokens,
+      });
+      expect(plain(analyses.costUsd)).toBe(priceByHand(bill.totals));
+
+      const costs = await p.cli(["costs", "--by", "run", "--format", "json"]);
+      expect(costs.code, costs.stderr).toBe(0);
+      const [row] =
+        parseJson<Array<{ calls: number; promptTokens: number; costUsd: string }>>(costs);
+      expect(row).toMatchObject({ promptTokens: bill.totals.promptTokens });
+      expect(plain(row!.costUsd)).toBe(priceByHand(bill.totals));
     });
 
     it("never writes the API key anywhere: output, logs, errors, database or files", async () => {

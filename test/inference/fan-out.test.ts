@@ -926,3 +926,315 @@ describe("ctx.infer's memory", () => {
     expect(alive).toBe(0);
   });
 });
+
+describe.each(BACKENDS)("ctx.infer's identical requests within a run on %s", (backend) => {
+  const harness = useHarness(backend);
+
+  /** The run's ledger rows checked as 1 paying row per request and cache hits pointing at it. */
+  async function expectOnePaidRowPerRequest(h: Harness, runId: string, requests: number) {
+    const calls = await h.calls(runId);
+    const paid = calls.filter((c) => !c.cache_hit);
+    const hits = calls.filter((c) => c.cache_hit);
+    expect(new Set(paid.map((c) => c.request_hash)).size).toBe(requests);
+    expect(paid).toHaveLength(requests);
+    const payers = new Map(paid.map((c) => [c.id, c]));
+    for (const hit of hits) {
+      expect(hit).toMatchObject({
+        status: "succeeded",
+        prompt_tokens: 0,
+        cached_tokens: 0,
+        completion_tokens: 0,
+        cost_usd: "0",
+      });
+      const payer = payers.get(hit.cached_from!);
+      expect(payer?.request_hash).toBe(hit.request_hash);
+      expect(payer?.status).toBe("succeeded");
+    }
+    return { paid, hits };
+  }
+
+  it("sends a request made by many documents of one step once, and answers the rest from that call", async () => {
+    const h = harness();
+    const sim = await h.sim({ latencyMs: 5 });
+    // 122 chunks, 27 distinct prompts among them
+    const items = Array.from({ length: 122 }, (_, i) => ({
+      id: `chunk-${i}`,
+      text: `repeated prompt ${i % 27}`,
+    }));
+    const seen: { rows?: InferResultRow<string>[] } = {};
+    const result = await h.run({
+      assets: [
+        inferAsset(
+          "chunks",
+          items,
+          {
+            model: "small",
+            id: (d) => d.id,
+            messages: (d) => [{ role: "user", content: `Summarize ${d.text}` }],
+            params: { max_tokens: 24, temperature: 0 },
+          },
+          seen,
+        ),
+      ],
+      endpoints: { sim: { baseURL: sim.url, maxConcurrency: 16 } },
+      models: { small: { endpoint: "sim", name: "shared-small", price: SMALL_PRICE } },
+    });
+    expect(result.status).toBe("succeeded");
+    expect(sim.ledger().requests.total).toBe(27);
+    expect(sim.ledger().totals.calls).toBe(27);
+    const { hits } = await expectOnePaidRowPerRequest(h, result.runId, 27);
+    expect(hits).toHaveLength(95);
+    // every document got the answer to its own prompt
+    const byText = new Map<string, string>();
+    for (const [i, row] of seen.rows!.entries()) {
+      expect(row.status).toBe("succeeded");
+      const text = items[i]!.text;
+      byText.set(text, byText.get(text) ?? String(row.output));
+      expect(row.output).toBe(byText.get(text));
+    }
+    expect(byText.size).toBe(27);
+    // the ledger reconciles with the endpoint's bill, and the step's tokens with both
+    const ledger = await ledgerByProviderModel(h.store, [result.runId]);
+    expect(ledger["shared-small"]!.bill).toEqual(sim.ledger().models["shared-small"]);
+    expect(result.steps[0]!.promptTokens).toBe(sim.ledger().totals.promptTokens);
+    expect(seen.rows!.reduce((n, r) => n + r.completion_tokens, 0)).toBe(
+      sim.ledger().totals.completionTokens,
+    );
+  });
+
+  it("sends a request that two assets of one run both make once", async () => {
+    const h = harness();
+    const sim = await h.sim({ latencyMs: 20 });
+    const spec: InferSpec<Doc, string> = {
+      model: "small",
+      id: (d) => d.id,
+      messages: (d) => [{ role: "user", content: `Describe ${d.text.replace(/^\w+/, "")}` }],
+      params: { max_tokens: 16 },
+    };
+    const left: { rows?: InferResultRow<string>[] } = {};
+    const right: { rows?: InferResultRow<string>[] } = {};
+    const result = await h.run({
+      assets: [
+        inferAsset("twins/left", docs(30, "left"), spec, left),
+        inferAsset("twins/right", docs(30, "right"), spec, right),
+      ],
+      endpoints: { sim: { baseURL: sim.url, maxConcurrency: 8 } },
+      models: { small: { endpoint: "sim", name: "twins-small", price: SMALL_PRICE } },
+    });
+    expect(result.status).toBe("succeeded");
+    expect(sim.ledger().requests.total).toBe(30);
+    const { hits } = await expectOnePaidRowPerRequest(h, result.runId, 30);
+    expect(hits).toHaveLength(30);
+    expect(right.rows!.map((r) => r.output)).toEqual(left.rows!.map((r) => r.output));
+    const ledger = await ledgerByProviderModel(h.store, [result.runId]);
+    expect(ledger["twins-small"]!.bill).toEqual(sim.ledger().models["twins-small"]);
+  });
+
+  it("fails the documents sharing a failed call with its reason, and shares the fallback's answer", async () => {
+    const h = harness();
+    const down = await h.sim({ errorRate: 1, latencyMs: 5 });
+    const up = await h.sim({ latencyMs: 5 });
+    const endpoints = {
+      down: { baseURL: down.url, maxConcurrency: 4 },
+      up: { baseURL: up.url, maxConcurrency: 4 },
+    };
+    const models = {
+      primary: { endpoint: "down", name: "shared-primary", price: LARGE_PRICE, maxAttempts: 2 },
+      backup: { endpoint: "up", name: "shared-backup", price: SMALL_PRICE },
+    };
+    const same = (prefix: string): InferSpec<Doc, string> => ({
+      model: "primary",
+      id: (d) => d.id,
+      messages: () => [{ role: "user", content: `${prefix}: one question for all` }],
+      params: { max_tokens: 16 },
+    });
+
+    // no fallback: the one failed call fails every document that made it, with its reason
+    const failed: { rows?: InferResultRow<string>[] } = {};
+    const alone = await h.run({
+      assets: [
+        inferAsset("same", docs(10, "alone"), { ...same("alone"), maxFailures: 10 }, failed),
+      ],
+      endpoints,
+      models,
+    });
+    expect(alone.status).toBe("succeeded");
+    expect(down.ledger().requests.total).toBe(2);
+    expect(failed.rows!.map((r) => r.status)).toEqual(Array(10).fill("failed"));
+    expect(new Set(failed.rows!.map((r) => r.error))).toEqual(new Set([failed.rows![0]!.error]));
+    expect(failed.rows![0]!.error).toContain("2 attempts failed");
+
+    // with a fallback: the documents go on to the backup together, which is asked once
+    const rescued: { rows?: InferResultRow<string>[] } = {};
+    const result = await h.run({
+      assets: [
+        inferAsset(
+          "same",
+          docs(10, "rescued"),
+          { ...same("rescued"), fallback: ["backup"] },
+          rescued,
+        ),
+      ],
+      endpoints,
+      models,
+    });
+    expect(result.status).toBe("succeeded");
+    expect(down.ledger().requests.total).toBe(4);
+    expect(up.ledger().requests.total).toBe(1);
+    expect(rescued.rows!.map((r) => `${r.status}:${r.model}`)).toEqual(
+      Array(10).fill("succeeded:backup"),
+    );
+    const calls = await h.calls(result.runId);
+    const backup = calls.filter((c) => c.model === "backup");
+    expect(backup.filter((c) => !c.cache_hit)).toHaveLength(1);
+    expect(backup.filter((c) => c.cache_hit && c.cached_from === backup[0]!.id)).toHaveLength(9);
+  });
+});
+
+describe("ctx.infer's messages()", () => {
+  const harness = useHarness("pglite");
+
+  it("fails a document whose messages() changed between check and send, sends nothing for it and never caches it", async () => {
+    const h = harness();
+    const sim = await h.sim({ latencyMs: 1 });
+    const endpoints = { sim: { baseURL: sim.url, maxConcurrency: 4 } };
+    const models = { small: { endpoint: "sim", name: "drift-small", price: SMALL_PRICE } };
+    const builds = new Map<string, number>();
+    const seen: { rows?: InferResultRow<string>[]; error?: unknown } = {};
+    const drifting = await h.run({
+      assets: [
+        inferAsset(
+          "drifting",
+          docs(6, "drift"),
+          {
+            model: "small",
+            id: (d) => d.id,
+            messages: (d) => {
+              // drift-3 counts its builds into its prompt: never the same request twice
+              const n = (builds.get(d.id) ?? 0) + 1;
+              builds.set(d.id, n);
+              const suffix = d.id === "drift-3" ? ` (build ${n})` : "";
+              return [{ role: "user", content: `Summarize ${d.text}${suffix}` }];
+            },
+            params: { max_tokens: 16 },
+            maxFailures: 1,
+          },
+          seen,
+        ),
+      ],
+      endpoints,
+      models,
+    });
+    expect(drifting.status).toBe("succeeded");
+    const row = seen.rows!.find((r) => r.id === "drift-3")!;
+    expect(row).toMatchObject({ status: "failed", prompt_tokens: 0, cost_usd: "0" });
+    expect(row.error).toBe(
+      'asset "drifting": messages() of document "drift-3" returned different messages when it was sent than when it was checked; messages() must be deterministic',
+    );
+    // the other five were sent; nothing was sent or recorded for drift-3
+    expect(sim.ledger().requests.total).toBe(5);
+    const calls = await h.calls(drifting.runId);
+    expect(calls.filter((c) => c.document_id === "drift-3")).toEqual([]);
+
+    // a later asset whose prompt is the one drift-3 was checked with is not answered from the
+    // cache with the answer to another prompt: it is sent
+    const later = await h.run({
+      assets: [
+        inferAsset("steady", [{ id: "steady-3", text: "drift #3" }], {
+          model: "small",
+          id: (d) => d.id,
+          messages: (d) => [{ role: "user", content: `Summarize ${d.text} (build 1)` }],
+          params: { max_tokens: 16 },
+        }),
+      ],
+      endpoints,
+      models,
+    });
+    expect(later.status).toBe("succeeded");
+    expect(sim.ledger().requests.total).toBe(6);
+    expect((await h.calls(later.runId)).map((c) => c.cache_hit)).toEqual([false]);
+
+    // with maxFailures 0 the step fails, and its error names the asset and the document
+    builds.clear();
+    const strict = await h.run({
+      assets: [
+        inferAsset("drifting", docs(6, "drift"), {
+          model: "small",
+          id: (d) => d.id,
+          messages: (d) => {
+            const n = (builds.get(d.id) ?? 0) + 1;
+            builds.set(d.id, n);
+            return [
+              { role: "user", content: `Summarize ${d.text}${d.id === "drift-3" ? ` ${n}` : ""}` },
+            ];
+          },
+          params: { max_tokens: 16 },
+        }),
+      ],
+      endpoints,
+      models,
+    });
+    expect(strict.status).toBe("failed");
+    expect(strict.error).toContain('document "drift-3"');
+    expect(strict.error).toContain("messages() must be deterministic");
+  });
+
+  it("names the document whose messages() threw, when checked and when sent", async () => {
+    const h = harness();
+    const sim = await h.sim({ latencyMs: 1 });
+    const endpoints = { sim: { baseURL: sim.url } };
+    const models = { small: { endpoint: "sim", name: "throw-small" } };
+    const spec = (throwOnBuild: number): InferSpec<Doc, string> => {
+      const builds = new Map<string, number>();
+      return {
+        model: "small",
+        id: (d) => d.id,
+        messages: (d) => {
+          const n = (builds.get(d.id) ?? 0) + 1;
+          builds.set(d.id, n);
+          if (d.id === "throw-2" && n === throwOnBuild) throw new Error("no template for this one");
+          return [{ role: "user", content: `Answer ${d.text}` }];
+        },
+        params: { max_tokens: 8 },
+      };
+    };
+    const checked = await h.run({
+      assets: [inferAsset("throwing", docs(4, "throw"), spec(1))],
+      endpoints,
+      models,
+    });
+    expect(checked.status).toBe("failed");
+    expect(checked.error).toContain('document "throw-2"');
+    expect(checked.error).toContain("no template for this one");
+    expect(sim.ledger().requests.total).toBe(0);
+
+    const sent: { rows?: InferResultRow<string>[] } = {};
+    const result = await h.run({
+      assets: [inferAsset("throwing", docs(4, "throw"), { ...spec(2), maxFailures: 1 }, sent)],
+      endpoints,
+      models,
+    });
+    expect(result.status).toBe("succeeded");
+    const row = sent.rows!.find((r) => r.id === "throw-2")!;
+    expect(row.status).toBe("failed");
+    expect(row.error).toContain('document "throw-2"');
+    expect(row.error).toContain("no template for this one");
+
+    // messages that cannot be sent as JSON are refused before anything is sent, naming the document
+    const unsendable = await h.run({
+      assets: [
+        inferAsset("throwing", docs(4, "throw"), {
+          ...spec(0),
+          messages: (d) => [
+            { role: "user", content: d.id === "throw-1" ? (10n as unknown as string) : d.text },
+          ],
+        }),
+      ],
+      endpoints,
+      models,
+    });
+    expect(unsendable.status).toBe("failed");
+    expect(unsendable.error).toContain('messages() of document "throw-1" returned messages that');
+    expect(sim.ledger().requests.total).toBe(3);
+  });
+});

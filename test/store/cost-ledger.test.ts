@@ -119,6 +119,34 @@ describe.each(CASES)(
       expect(await callsLostInFlight(store.db, RUN)).toBe(0);
     });
 
+    it("resolves recordForId with each row's own id once it is written", async () => {
+      const ledger = new CostLedger(store.db, { maxBatch: 4, relaxedDispatchCommit });
+      const ids = new Map<string, Promise<number>>();
+      const sent: Promise<void>[] = [];
+      // rows asking for their id among rows that do not, in several writes, some with counts
+      for (let i = 0; i < 10; i++) {
+        if (i % 3 === 0) ids.set(`d${i}`, ledger.recordForId(entry(`d${i}`)));
+        else ledger.record(entry(`d${i}`));
+        if (i % 2 === 0) sent.push(ledger.recordDispatch(RUN));
+      }
+      const resolved = new Map<string, number>();
+      for (const [documentId, id] of ids) resolved.set(documentId, await id);
+      await Promise.all(sent);
+      await ledger.flush();
+      const { rows } = await sql<{ id: number; document_id: string }>`
+        select id::int as id, document_id from strata.inference_calls
+         where run_id = ${RUN} and document_id = any(${[...ids.keys()]}::text[])`.execute(store.db);
+      expect(new Map(rows.map((r) => [r.document_id, r.id]))).toEqual(resolved);
+      expect(resolved.size).toBe(4);
+    });
+
+    it("rejects recordForId when the row cannot be written, and keeps the row", async () => {
+      const ledger = new CostLedger(store.db, { writeAttempts: 1, relaxedDispatchCommit });
+      const orphan = { ...entry("d1"), runId: "run-never", materializationId: "mat-never" };
+      await expect(ledger.recordForId(orphan)).rejects.toThrow();
+      expect(ledger.pending).toBe(1);
+    });
+
     it("counts a dispatched call without an outcome as lost in flight", async () => {
       const ledger = new CostLedger(store.db, { relaxedDispatchCommit });
       await Promise.all([ledger.recordDispatch(RUN), ledger.recordDispatch(RUN)]);
