@@ -55,7 +55,7 @@ export async function loadProject(file: string): Promise<LoadedProject> {
         : `project file "${file}" exports ${describe(definition)} by default, not a project; export defineProject({ assets: [...] })`,
     );
   }
-  validateProject(definition);
+  validateProject(definition, { env: process.env });
   const dir = dirname(file);
   return {
     file,
