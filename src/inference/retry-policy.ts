@@ -112,9 +112,7 @@ export function retryAfterMs(headers: Headers | undefined, now = Date.now()): nu
   const after = headers.get("retry-after");
   if (after === null) return null;
   const seconds = Number(after);
-  if (after.trim() !== "" && Number.isFinite(seconds) && seconds >= 0) {
-    return honouredDelayMs(seconds * 1000);
-  }
+  if (after.trim() !== "" && Number.isFinite(seconds)) return honouredDelayMs(seconds * 1000);
   const date = Date.parse(after);
   return Number.isNaN(date) ? null : honouredDelayMs(Math.max(0, date - now));
 }
