@@ -1,10 +1,10 @@
 import { join } from "node:path";
 import { sql } from "kysely";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { validateProject } from "../../src/assets/validate-project.js";
 import { parseSince } from "../../src/cli/commands/costs.js";
 import { parsePositiveInt, parseUsd } from "../../src/cli/option-parsers.js";
 import { type LoadedProject, loadProject } from "../../src/cli/project-loader.js";
-import { validateProject } from "../../src/assets/validate-project.js";
 import type { StrataErrorCode } from "../../src/errors.js";
 import { selectAssets } from "../../src/lineage/selection-evaluator.js";
 import { planMaterialization } from "../../src/materialize/materialization-plan.js";

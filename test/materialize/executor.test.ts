@@ -249,7 +249,7 @@ describe("InProcessExecutor", () => {
       // The grace is measured on a fake clock: the run ends when 50 ms have passed on it, not
       // before, however slow the machine is.
       vi.useFakeTimers();
-      let outcomes: Map<string, StepOutcome> | undefined;
+      let outcomes: ReadonlyMap<string, StepOutcome> | undefined;
       try {
         void done.then((o) => {
           outcomes = o;
