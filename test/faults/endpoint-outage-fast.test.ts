@@ -143,6 +143,22 @@ describe("a run whose endpoint is not there, or asks to wait for hours", () => {
     for (const r of rows) expect(r.error).toContain(`endpoint "down" at ${url}`);
   });
 
+  it("refuses a baseURL without a scheme when a project runs from code, without retrying it", async () => {
+    // runAssets skips the CLI's load-time validation, as a user's own script may
+    const result = await runAssets({
+      store,
+      storageRoot: storageRoot(),
+      assets: pipelineAssets(faultDocs(5, "no-scheme")),
+      endpoints: { bad: { baseURL: "localhost:1/v1", outageToleranceMs: HOUR_MS } },
+      models: { m: { endpoint: "bad", name: "no-scheme-model", price: PRICE } },
+    });
+    expect(result.status).toBe("failed");
+    const answers = result.steps.find((s) => s.assetKey === "answers")!;
+    expect(answers.error).toContain(
+      'endpoint "bad" has an invalid baseURL "localhost:1/v1": it has no scheme',
+    );
+  });
+
   it("falls back to the next model when the first model's endpoint is not running", async () => {
     const port = await freePort();
     const spare = await startSimulator({ port: 0, latencyMs: 1 });
