@@ -31,6 +31,7 @@ export type StrataErrorCode =
   // inference
   | "insufficient_quota"
   | "inference_failed"
+  | "endpoint_unreachable"
   // store
   | "db_unreachable"
   | "db_locked"

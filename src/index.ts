@@ -45,7 +45,11 @@ export {
   type ProjectDefinition,
   type ProjectSpec,
 } from "./assets/project-definition.js";
-export { findProjectProblems, validateProject } from "./assets/validate-project.js";
+export {
+  findProjectProblems,
+  type ValidateProjectOptions,
+  validateProject,
+} from "./assets/validate-project.js";
 export { type LoadedProject, loadProject } from "./cli/project-loader.js";
 export {
   ComputeError,

@@ -1,6 +1,10 @@
 import type { StrataErrorCode, ValidationProblem } from "../errors.js";
 import { closestMatch } from "../util/edit-distance.js";
+import { endpointUrlProblem, redactUrl } from "./endpoint-url.js";
 import type { ProjectDefinition } from "./project-definition.js";
+
+/** The environment a project's endpoints read: `OPENAI_BASE_URL` for those without `baseURL`. */
+export type EndpointEnv = Readonly<Record<string, string | undefined>>;
 
 /**
  * The problems of a project's inference configuration: its `endpoints` and `models`.
@@ -9,13 +13,19 @@ import type { ProjectDefinition } from "./project-definition.js";
  * closest name as a suggestion); `invalid_definition` for a model without a name, a price that is
  * missing a field or negative, `rpm`, `tpm` or `maxAttempts` that are not positive integers, an
  * endpoint whose `maxConcurrency` is not a positive integer, whose `timeoutMs` is not positive,
- * whose `baseURL` is not a URL or whose `apiKeyEnv` is empty. `validateProject` includes these.
+ * whose `baseURL` is not one strata can call (see `endpointUrlProblem`: no scheme, a scheme other
+ * than http or https, credentials in it, empty, not a URL) or whose `apiKeyEnv` is empty. Given
+ * `env`, an endpoint without `baseURL` has its fallback, `OPENAI_BASE_URL`, checked the same way
+ * (unset or blank, it is api.openai.com, as for the OpenAI SDK). `validateProject` includes these.
  *
  * @example
  * findModelProblems(defineProject({ assets: [], models: { small: { endpoint: "gpu", name: "m" } } }));
  * // [{ code: "unknown_endpoint", message: 'model "small" uses unknown endpoint "gpu"; ...', assets: [] }]
  */
-export function findModelProblems(project: ProjectDefinition): ValidationProblem[] {
+export function findModelProblems(
+  project: ProjectDefinition,
+  env?: EndpointEnv,
+): ValidationProblem[] {
   const problems: ValidationProblem[] = [];
   const endpoints = project.endpoints ?? {};
   for (const [name, endpoint] of Object.entries(endpoints)) {
@@ -26,13 +36,8 @@ export function findModelProblems(project: ProjectDefinition): ValidationProblem
       );
       continue;
     }
-    if (endpoint.baseURL !== undefined && !canParseUrl(endpoint.baseURL)) {
-      problems.push(
-        invalid(
-          `${where} has an invalid baseURL "${String(endpoint.baseURL)}"; use a URL such as "http://127.0.0.1:8000/v1"`,
-        ),
-      );
-    }
+    const urlProblem = baseUrlProblem(endpoint.baseURL, env);
+    if (urlProblem !== null) problems.push(invalid(`${where} ${urlProblem}`));
     if (
       endpoint.apiKeyEnv !== undefined &&
       (typeof endpoint.apiKeyEnv !== "string" || endpoint.apiKeyEnv === "")
@@ -135,14 +140,23 @@ function isFiniteNumber(value: unknown): value is number {
   return typeof value === "number" && Number.isFinite(value);
 }
 
-function canParseUrl(value: unknown): boolean {
-  if (typeof value !== "string") return false;
-  try {
-    new URL(value);
-    return true;
-  } catch {
-    return false;
+/** "has an invalid baseURL ...: why", for the endpoint's own URL or its `OPENAI_BASE_URL`. */
+function baseUrlProblem(baseURL: unknown, env: EndpointEnv | undefined): string | null {
+  if (baseURL !== undefined) {
+    const why = endpointUrlProblem(baseURL);
+    return why === null ? null : `has an invalid baseURL ${shown(baseURL)}: ${why}`;
   }
+  // Trimmed, and blank taken as unset, as the OpenAI SDK reads it.
+  const fallback = env?.OPENAI_BASE_URL?.trim();
+  if (fallback === undefined || fallback === "") return null;
+  const why = endpointUrlProblem(fallback);
+  return why === null
+    ? null
+    : `has no baseURL, and OPENAI_BASE_URL ${shown(fallback)} is invalid: ${why} (or give the endpoint a baseURL)`;
+}
+
+function shown(value: unknown): string {
+  return typeof value === "string" ? JSON.stringify(redactUrl(value)) : String(value);
 }
 
 function problem(code: StrataErrorCode, message: string): ValidationProblem {

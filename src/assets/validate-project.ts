@@ -5,7 +5,16 @@ import { ASSET_KEY_SEGMENT, isValidAssetKey } from "./asset-key.js";
 import type { PartitionsDefinition } from "./partitions.js";
 import type { ProjectDefinition } from "./project-definition.js";
 import { suggestKey } from "./suggest-key.js";
-import { findModelProblems } from "./validate-models.js";
+import { type EndpointEnv, findModelProblems } from "./validate-models.js";
+
+/** What validation reads besides the project itself. */
+export interface ValidateProjectOptions {
+  /**
+   * The environment the project will run in, so that `OPENAI_BASE_URL` (the base URL of every
+   * endpoint without its own) is checked as well; the CLI passes `process.env`.
+   */
+  readonly env?: EndpointEnv;
+}
 
 type Asset = AssetDefinition<object>;
 
@@ -22,13 +31,16 @@ const MAX_PRINTED_CYCLE = 12;
  * Checks a project as a whole and throws one {@link ProjectValidationError} listing every problem.
  *
  * See {@link findProjectProblems} for the checks and their codes. Nothing is thrown for a valid
- * project; the CLI calls this once when it loads `strata.config.ts`.
+ * project; the CLI calls this once when it loads `strata.config.ts`, with `{ env: process.env }`.
  *
  * @example
  * validateProject(defineProject({ assets: [documents, analyses] }));
  */
-export function validateProject(project: ProjectDefinition): void {
-  const problems = findProjectProblems(project);
+export function validateProject(
+  project: ProjectDefinition,
+  options: ValidateProjectOptions = {},
+): void {
+  const problems = findProjectProblems(project, options);
   if (problems.length > 0) throw new ProjectValidationError(problems);
 }
 
@@ -63,14 +75,17 @@ export function validateProject(project: ProjectDefinition): void {
  * const problems = findProjectProblems(project);
  * problems.map((p) => p.code); // ["unknown_dep", "cycle"]
  */
-export function findProjectProblems(project: ProjectDefinition): ValidationProblem[] {
+export function findProjectProblems(
+  project: ProjectDefinition,
+  options: ValidateProjectOptions = {},
+): ValidationProblem[] {
   const problems: ValidationProblem[] = [];
   const assets = checkDefinitions(project.assets, problems);
   const index = checkKeys(assets, problems);
   const graph = checkDeps(assets, index, problems);
   checkCycles(index, graph, problems);
   checkPartitions(assets, index, problems);
-  problems.push(...findModelProblems(project));
+  problems.push(...findModelProblems(project, options.env));
   return problems;
 }
 

@@ -22,7 +22,8 @@ const TS_EXTENSIONS = new Set([".ts", ".mts", ".cts", ".tsx"]);
 
 /**
  * Imports a `strata.config.ts` (through tsx) or `.js`/`.mjs` file, checks its default export
- * and validates the project; every failure is a {@link StrataError} with exit code 2.
+ * and validates the project (with this process's environment, for `OPENAI_BASE_URL`); every
+ * failure is a {@link StrataError} with exit code 2.
  *
  * @example
  * const project = await loadProject("/srv/app/strata.config.ts");
@@ -55,7 +56,7 @@ export async function loadProject(file: string): Promise<LoadedProject> {
         : `project file "${file}" exports ${describe(definition)} by default, not a project; export defineProject({ assets: [...] })`,
     );
   }
-  validateProject(definition);
+  validateProject(definition, { env: process.env });
   const dir = dirname(file);
   return {
     file,

@@ -1,4 +1,4 @@
-import { parseResetDuration } from "./retry-policy.js";
+import { honouredDelayMs, parseResetDuration } from "./retry-policy.js";
 
 /**
  * Limits the calls in flight to one endpoint, adapting to what the endpoint says: the limit
@@ -70,21 +70,25 @@ export class EndpointLimiter {
     if (headers !== undefined && headers.get("x-ratelimit-remaining-requests") === "0") {
       // The reset header is the time until the whole window is back; the next single request is
       // allowed after about reset / limit.
+      // A pause longer than a server delay is honoured (a daily window) is not taken.
       const reset = parseResetDuration(headers.get("x-ratelimit-reset-requests"));
       const limit = Number(headers.get("x-ratelimit-limit-requests"));
-      if (reset !== null)
-        this.pauseFor(Number.isFinite(limit) && limit > 0 ? reset / limit : reset);
+      const pause = honouredDelayMs(
+        reset === null ? null : Number.isFinite(limit) && limit > 0 ? reset / limit : reset,
+      );
+      if (pause !== null) this.pauseFor(pause);
     }
   }
 
-  /** The endpoint throttled us (a 429): halve the limit and wait as long as it asked. */
+  /** The endpoint throttled us (a 429): halve the limit and wait as long as it asked, up to a minute. */
   onThrottle(retryAfterMs: number | null): void {
     const now = Date.now();
     if (now - this.#lastDecrease >= this.#decreaseEveryMs) {
       this.#limit = Math.max(1, this.#limit / 2);
       this.#lastDecrease = now;
     }
-    if (retryAfterMs !== null) this.pauseFor(retryAfterMs);
+    const pause = honouredDelayMs(retryAfterMs);
+    if (pause !== null) this.pauseFor(pause);
   }
 
   /** No call starts for `ms` milliseconds. */

@@ -7,7 +7,7 @@ import { addDecimals, callCostNanos, exactCallCost, type Nanos } from "../util/d
 import type { InferenceRuntime, ResolvedModel } from "./inference-runtime.js";
 import type { InferenceStep, StepInference } from "./inference-step.js";
 import { requestHash, requestParams } from "./request-hash.js";
-import { backoffMs, classifyFailure } from "./retry-policy.js";
+import { backoffMs, classifyFailure, unreachableVerdict } from "./retry-policy.js";
 import type { SharedOutcome } from "./shared-requests.js";
 import { SignalFanOut } from "./signal-fan-out.js";
 import { loadTokenEstimator, outputCeiling, type TokenEstimator } from "./token-estimate.js";
@@ -140,6 +140,10 @@ async function fanOut<I, O>(
     }
   }
   if (stopped !== undefined) throw stopped;
+  const refused = chain.map((m) => runtime.refused(m.endpointKey, step.stepId));
+  if (refused.every((reason) => reason !== undefined)) {
+    throw new StrataError("endpoint_unreachable", refused[0]!);
+  }
   if (step.signal.aborted) {
     throw new StrataError("canceled", `asset "${step.assetKey}" was canceled during inference`);
   }
@@ -408,6 +412,21 @@ async function callModel<I, O>(
   const call = signalFanOut(step.signal).child();
   try {
     for (let attempt = 1; attempt <= model.maxAttempts; attempt++) {
+      const refused = runtime.refused(model.endpointKey, step.stepId);
+      if (refused !== undefined) {
+        // The step gave up on the endpoint while this call waited to try again.
+        if (dispatched) {
+          record(
+            runtime,
+            step,
+            doc,
+            model,
+            hash,
+            failedAttempt(Math.max(1, attempt - 1), null, refused),
+          );
+        }
+        return outcome("failed", refused);
+      }
       const reservation = runtime.budget.reserve(
         callCostNanos(
           { prompt: estimatedPrompt, cached: 0, completion: ceiling },
@@ -518,23 +537,36 @@ async function callModel<I, O>(
         }
         if (failure.throttled) model.limiter.onThrottle(failure.retryAfterMs);
         if (failure.unreachable === true) {
-          // The endpoint is down: keep trying for the outage tolerance without using up attempts,
-          // so a server restart mid-run costs time, not documents. The clock is the endpoint's,
-          // so once it has run out every remaining document fails at once.
+          // An endpoint that was up and went away is retried for the outage tolerance without
+          // using up attempts, so a server restart mid-run costs time, not documents; the clock
+          // is the endpoint's, so once it has run out every remaining document fails at once.
+          // One that never answered (not started, wrong port) is given up on within the step.
+          const answered = runtime.hasAnswered(model.endpointKey);
           const downMs = Date.now() - runtime.unreachableSince(model.endpointKey);
-          if (downMs < model.outageToleranceMs) {
-            attempt -= 1;
-            outageRetries += 1;
-            await sleep(backoffMs(Math.min(outageRetries, 5), 250, 5_000), undefined, {
-              signal: call.signal,
-            }).catch(() => {});
+          const verdict = unreachableVerdict({
+            answered,
+            refusals: answered ? 0 : runtime.noteRefusal(model.endpointKey, step.stepId),
+            lastAttempt: attempt >= model.maxAttempts,
+            downMs,
+            outageToleranceMs: model.outageToleranceMs,
+            outageRetries: outageRetries + 1,
+          });
+          if (verdict.kind === "retry") {
+            if (!verdict.countsAsAttempt) {
+              attempt -= 1;
+              outageRetries += 1;
+            }
+            await sleep(verdict.delayMs, undefined, { signal: call.signal }).catch(() => {});
             continue;
           }
-          record(runtime, step, doc, model, hash, failedAttempt(attempt, null, failure.reason));
-          return outcome(
-            "failed",
-            `endpoint "${model.endpointKey}" unreachable for ${Math.round(downMs / 1000)} s: ${failure.reason}`,
-          );
+          const reason =
+            verdict.kind === "refused"
+              ? `endpoint "${model.endpointKey}" at ${model.endpointURL} cannot be reached: ${failure.reason}; is its server running? Start it or fix its baseURL`
+              : `endpoint "${model.endpointKey}" at ${model.endpointURL} unreachable for ${Math.round(downMs / 1000)} s: ${failure.reason}`;
+          if (verdict.kind === "refused")
+            runtime.markRefused(model.endpointKey, step.stepId, reason);
+          record(runtime, step, doc, model, hash, failedAttempt(attempt, null, reason));
+          return outcome("failed", reason);
         }
         runtime.markReachable(model.endpointKey);
         if (failure.malformed === true) {

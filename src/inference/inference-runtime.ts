@@ -1,5 +1,6 @@
 import type { Kysely } from "kysely";
 import OpenAI from "openai";
+import { endpointUrlProblem, redactUrl } from "../assets/endpoint-url.js";
 import type {
   EndpointConfig,
   ModelConfig,
@@ -29,6 +30,8 @@ export interface ResolvedModel {
   readonly key: string;
   readonly name: string;
   readonly endpointKey: string;
+  /** The endpoint's base URL as it may be shown: no credentials, no query string. */
+  readonly endpointURL: string;
   readonly client: OpenAI;
   readonly timeoutMs: number;
   /** How long an unreachable endpoint is retried without counting attempts. */
@@ -96,6 +99,9 @@ export class InferenceRuntime {
   readonly #models = new Map<string, ResolvedModel>();
   readonly #quotaExhausted = new Map<string, string>();
   readonly #unreachableSince = new Map<string, number>();
+  readonly #answered = new Set<string>();
+  /** Per endpoint, per step: connection failures before it ever answered, and the verdict. */
+  readonly #refusals = new Map<string, Map<string, { count: number; reason?: string }>>();
 
   constructor(options: InferenceRuntimeOptions) {
     this.#project = options.project;
@@ -158,6 +164,37 @@ export class InferenceRuntime {
   /** The endpoint answered (with anything): its outage, if any, is over. */
   markReachable(endpointKey: string): void {
     this.#unreachableSince.delete(endpointKey);
+    this.#answered.add(endpointKey);
+    this.#refusals.delete(endpointKey);
+  }
+
+  /** Whether the endpoint has answered a call in this run (so a failure to reach it is an outage). */
+  hasAnswered(endpointKey: string): boolean {
+    return this.#answered.has(endpointKey);
+  }
+
+  /** Counts a failure to reach an endpoint that has not answered yet; returns the step's count. */
+  noteRefusal(endpointKey: string, stepId: string): number {
+    let steps = this.#refusals.get(endpointKey);
+    if (steps === undefined) {
+      steps = new Map();
+      this.#refusals.set(endpointKey, steps);
+    }
+    const state = steps.get(stepId) ?? { count: 0 };
+    state.count += 1;
+    steps.set(stepId, state);
+    return state.count;
+  }
+
+  /** Gives up on an endpoint for the rest of a step: its calls fail with `reason` unsent. */
+  markRefused(endpointKey: string, stepId: string, reason: string): void {
+    const state = this.#refusals.get(endpointKey)?.get(stepId);
+    if (state !== undefined && state.reason === undefined) state.reason = reason;
+  }
+
+  /** Why the step gave up on an endpoint that could not be reached, or undefined. */
+  refused(endpointKey: string, stepId: string): string | undefined {
+    return this.#refusals.get(endpointKey)?.get(stepId)?.reason;
   }
 
   /** Writes every buffered ledger row. */
@@ -180,11 +217,13 @@ export class InferenceRuntime {
         price === undefined ? "0" : numberToPlain(price.cachedInputPerMTok ?? price.inputPerMTok),
       output: price === undefined ? "0" : numberToPlain(price.outputPerMTok),
     };
+    const client = this.#client(config.endpoint, endpoint);
     return {
       key,
       name: config.name,
       endpointKey: config.endpoint,
-      client: this.#client(config.endpoint, endpoint),
+      endpointURL: redactUrl(client.baseURL),
+      client,
       timeoutMs: endpoint.timeoutMs ?? DEFAULT_TIMEOUT_MS,
       outageToleranceMs: endpoint.outageToleranceMs ?? DEFAULT_OUTAGE_TOLERANCE_MS,
       limiter: this.#limiter(config.endpoint, endpoint),
@@ -203,7 +242,19 @@ export class InferenceRuntime {
     let client = this.#clients.get(key);
     if (client === undefined) {
       const apiKeyEnv = endpoint.apiKeyEnv ?? "OPENAI_API_KEY";
-      const baseURL = endpoint.baseURL ?? this.#env.OPENAI_BASE_URL;
+      // OPENAI_BASE_URL is trimmed and blank means unset, as the OpenAI SDK reads it.
+      const baseURL = endpoint.baseURL ?? this.#env.OPENAI_BASE_URL?.trim();
+      const problem =
+        baseURL === undefined || (endpoint.baseURL === undefined && baseURL === "")
+          ? null
+          : endpointUrlProblem(baseURL);
+      if (problem !== null) {
+        // The CLI's project loader refuses these already; a project run from code may not.
+        throw new StrataError(
+          "invalid_definition",
+          `endpoint "${key}" has an invalid ${endpoint.baseURL === undefined ? "OPENAI_BASE_URL" : "baseURL"} ${JSON.stringify(redactUrl(baseURL!))}: ${problem}`,
+        );
+      }
       client = new OpenAI({
         // A local vLLM or SGLang server takes any key; a hosted API answers 401 without one.
         apiKey: this.#env[apiKeyEnv] ?? "no-api-key-set",

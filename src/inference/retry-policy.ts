@@ -79,17 +79,42 @@ function describeApiError(error: APIError): string {
   return text.replace(/^\d{3}\s+/, "");
 }
 
-/** `retry-after-ms`, else `retry-after` (seconds or an HTTP date), in milliseconds. */
+/**
+ * The longest delay a server may ask for that is waited out (60 s, as the OpenAI SDKs do): a
+ * `retry-after` of hours (a daily quota's reset, a misconfigured proxy) would stall the run.
+ */
+export const MAX_SERVER_DELAY_MS = 60_000;
+
+/**
+ * A delay a server asked for, if it is one to honour: from 0 to {@link MAX_SERVER_DELAY_MS}.
+ * A longer one (or none, or a negative one) gives null: the caller backs off as if the server
+ * had said nothing, as the OpenAI SDKs do.
+ *
+ * @example
+ * honouredDelayMs(2_000); // 2000
+ * honouredDelayMs(86_400_000); // null: back off instead of waiting a day
+ */
+export function honouredDelayMs(ms: number | null): number | null {
+  if (ms === null || !Number.isFinite(ms) || ms < 0 || ms > MAX_SERVER_DELAY_MS) return null;
+  return ms;
+}
+
+/**
+ * `retry-after-ms`, else `retry-after` (seconds or an HTTP date), in milliseconds, when it is
+ * one to honour (see {@link honouredDelayMs}); null otherwise.
+ */
 export function retryAfterMs(headers: Headers | undefined, now = Date.now()): number | null {
   if (headers === undefined) return null;
   const ms = Number(headers.get("retry-after-ms"));
-  if (headers.get("retry-after-ms") !== null && Number.isFinite(ms) && ms >= 0) return ms;
+  if (headers.get("retry-after-ms") !== null && Number.isFinite(ms) && ms >= 0) {
+    return honouredDelayMs(ms);
+  }
   const after = headers.get("retry-after");
   if (after === null) return null;
   const seconds = Number(after);
-  if (Number.isFinite(seconds) && seconds >= 0) return seconds * 1000;
+  if (after.trim() !== "" && Number.isFinite(seconds)) return honouredDelayMs(seconds * 1000);
   const date = Date.parse(after);
-  return Number.isNaN(date) ? null : Math.max(0, date - now);
+  return Number.isNaN(date) ? null : honouredDelayMs(Math.max(0, date - now));
 }
 
 /** Exponential backoff with full jitter: uniform in [0, min(cap, base × 2^attempt)). */
@@ -116,6 +141,62 @@ export function parseResetDuration(value: string | null): number | null {
       m[2] === "ms" ? n : m[2] === "s" ? n * 1000 : m[2] === "m" ? n * 60_000 : n * 3_600_000;
   }
   return matched ? total : null;
+}
+
+/**
+ * Connection failures of an endpoint that has not answered once in the run after which a step
+ * stops trying it: a server that is not running is reported in about a second, not after the
+ * outage tolerance, which is for endpoints that were up and went away.
+ */
+export const REFUSALS_BEFORE_GIVING_UP = 3;
+
+/** Where an endpoint that could not be reached stands, for {@link unreachableVerdict}. */
+export interface UnreachableState {
+  /** The endpoint has answered a call in this run (it was up and went away). */
+  readonly answered: boolean;
+  /** Connection failures in this step while it has not answered, this one included. */
+  readonly refusals: number;
+  /** This was the call's last attempt. */
+  readonly lastAttempt: boolean;
+  /** How long the endpoint has been unreachable (its outage clock). */
+  readonly downMs: number;
+  readonly outageToleranceMs: number;
+  /** Outage retries of this call so far, this one included. */
+  readonly outageRetries: number;
+}
+
+/**
+ * What to do about a call that could not reach its endpoint: an endpoint that never answered
+ * in this run is given up on after {@link REFUSALS_BEFORE_GIVING_UP} failures in the step (or at
+ * the call's last attempt), `refused`; one that was up is retried, without counting attempts,
+ * until its outage tolerance has passed, then `down`.
+ *
+ * @example
+ * unreachableVerdict({ answered: false, refusals: 3, lastAttempt: false, downMs: 10, outageToleranceMs: 120_000, outageRetries: 1 });
+ * // { kind: "refused" }
+ */
+export function unreachableVerdict(
+  state: UnreachableState,
+  random = Math.random,
+):
+  | { readonly kind: "retry"; readonly delayMs: number; readonly countsAsAttempt: boolean }
+  | { readonly kind: "refused" }
+  | { readonly kind: "down" } {
+  if (!state.answered) {
+    if (state.lastAttempt || state.refusals >= REFUSALS_BEFORE_GIVING_UP)
+      return { kind: "refused" };
+    return {
+      kind: "retry",
+      delayMs: backoffMs(state.refusals, 100, 1_000, random),
+      countsAsAttempt: true,
+    };
+  }
+  if (state.downMs >= state.outageToleranceMs) return { kind: "down" };
+  return {
+    kind: "retry",
+    delayMs: backoffMs(Math.min(state.outageRetries, 5), 250, 5_000, random),
+    countsAsAttempt: false,
+  };
 }
 
 /** ` (ECONNREFUSED)` from a connection error's cause chain (fetch nests it), or "". */

@@ -303,6 +303,45 @@ describe("validateProject on models and endpoints", () => {
     expect(p!.code).toBe("invalid_definition");
     expect(p!.message).toContain('endpoint "local" has an invalid baseURL "127.0.0.1:8000 v1"');
   });
+
+  it("rejects a baseURL that is no http(s) URL, naming the endpoint and the fix", () => {
+    const problems = problemsOf({
+      assets: [],
+      endpoints: {
+        noScheme: { baseURL: "localhost:1/v1" },
+        ftp: { baseURL: "ftp://127.0.0.1/v1" },
+        empty: { baseURL: "" },
+        secret: { baseURL: "http://admin:hunter2@127.0.0.1:8000/v1" },
+        fine: { baseURL: "http://127.0.0.1:8000/v1" },
+      },
+    });
+    expect(problems.every((p) => p.code === "invalid_definition")).toBe(true);
+    expect(problems.map((p) => p.message)).toEqual([
+      'endpoint "noScheme" has an invalid baseURL "localhost:1/v1": it has no scheme; write "http://localhost:1/v1"',
+      'endpoint "ftp" has an invalid baseURL "ftp://127.0.0.1/v1": its scheme "ftp" is not http or https; an endpoint speaks the OpenAI API over http:// or https://',
+      'endpoint "empty" has an invalid baseURL "": it is empty; write a URL such as "http://127.0.0.1:8000/v1"',
+      'endpoint "secret" has an invalid baseURL "http://***@127.0.0.1:8000/v1": it has credentials in it; remove them and put the API key in the env var named by apiKeyEnv',
+    ]);
+  });
+
+  it("checks OPENAI_BASE_URL for the endpoints without a baseURL when given the environment", () => {
+    const project = defineProject({
+      assets: [],
+      endpoints: { hosted: {}, local: { baseURL: "http://127.0.0.1:8000/v1" } },
+    });
+    const env = { OPENAI_BASE_URL: "localhost:1/v1" };
+    expect(findProjectProblems(project, { env }).map((p) => p.message)).toEqual([
+      'endpoint "hosted" has no baseURL, and OPENAI_BASE_URL "localhost:1/v1" is invalid: it has no scheme; write "http://localhost:1/v1" (or give the endpoint a baseURL)',
+    ]);
+    expect(() => validateProject(project, { env })).toThrow(ProjectValidationError);
+    // unset or blank is api.openai.com, as for the OpenAI SDK; without env nothing is read
+    expect(findProjectProblems(project, { env: {} })).toEqual([]);
+    expect(findProjectProblems(project, { env: { OPENAI_BASE_URL: " " } })).toEqual([]);
+    expect(findProjectProblems(project)).toEqual([]);
+    expect(
+      findProjectProblems(project, { env: { OPENAI_BASE_URL: "http://127.0.0.1:9000/v1" } }),
+    ).toEqual([]);
+  });
 });
 
 describe("validateProject on partitions", () => {

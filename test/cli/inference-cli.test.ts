@@ -13,6 +13,7 @@ import {
 } from "../helpers/project-fixture.js";
 import { type CliResult, startCliProcess } from "../helpers/run-cli.js";
 import { BACKENDS, type Backend, createTestDatabase } from "../helpers/test-store.js";
+import { freePort } from "../helpers/throwaway-postgres.js";
 
 // These tests run the compiled CLI (`npm run build` first) against a simulator in this process,
 // which the CLI reaches over loopback. Each test has its own project directory and database.
@@ -30,6 +31,7 @@ interface ProjectConfig {
   readonly maxConcurrency?: number;
   readonly maxAttempts?: number;
   readonly maxFailures?: number;
+  readonly outageToleranceMs?: number;
 }
 
 /** `raw/documents` (N generated documents) → `analyses` (one `ctx.infer` call per document). */
@@ -67,6 +69,7 @@ export default defineProject({
       baseURL: config.simUrl,
       apiKeyEnv: "OPENAI_API_KEY",
       maxConcurrency: config.maxConcurrency ?? 32,
+      outageToleranceMs: config.outageToleranceMs,
     },
   },
   models: {
@@ -435,6 +438,24 @@ describe("strata materialize with ctx.infer", CLI_TEST_OPTIONS, () => {
     expect(parseJson<MaterializeJson>(resumed).status).toBe("succeeded");
     // every document was paid for exactly once across both runs
     expect(endpoint.ledger().totals.calls).toBe(documents);
+  });
+
+  it("fails the run with exit 1 and names the endpoint and its URL when its server is not running", async () => {
+    const url = `http://127.0.0.1:${await freePort()}/v1`;
+    // an hour of outage tolerance: only giving up on an endpoint that never answered ends it
+    const p = await project("pglite", {
+      simUrl: url,
+      documents: 200,
+      salt: "refused",
+      outageToleranceMs: 3_600_000,
+    });
+    const result = await p.cli(["materialize", "--select", "*"]);
+    expect(result.code, result.stderr).toBe(1);
+    expect(result.stderr).toContain(`endpoint "sim" at ${url} cannot be reached`);
+    expect(result.stderr).toContain("ECONNREFUSED");
+    const runs = parseJson<RunJson[]>(await p.cli(["runs", "--json"]));
+    expect(runs.map((r) => r.status)).toEqual(["failed"]);
+    expect(runs[0]!.error).toContain(`endpoint "sim" at ${url} cannot be reached`);
   });
 
   it("rejects a --max-cost that is not a non-negative amount with exit 2", async () => {

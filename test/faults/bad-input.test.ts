@@ -1,6 +1,7 @@
 import { join } from "node:path";
 import { sql } from "kysely";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { validateProject } from "../../src/assets/validate-project.js";
 import { parseSince } from "../../src/cli/commands/costs.js";
 import { parsePositiveInt, parseUsd } from "../../src/cli/option-parsers.js";
 import { type LoadedProject, loadProject } from "../../src/cli/project-loader.js";
@@ -97,6 +98,10 @@ interface Refused {
   readonly args: (ctx: RefusedContext) => ReadonlyArray<string>;
   /** Texts the one-line message contains. */
   readonly says: (ctx: RefusedContext) => ReadonlyArray<string>;
+  /** Texts the message must never contain (a password given in the input). */
+  readonly never?: ReadonlyArray<string>;
+  /** Environment variables the CLI runs with. */
+  readonly env?: NodeJS.ProcessEnv;
   /** The library call the CLI makes for this input; it must reject with `code`. */
   readonly inProcess?: (ctx: RefusedContext) => Promise<unknown> | unknown;
   /** The command opens the database (on the embedded one, such commands take turns). */
@@ -108,6 +113,15 @@ interface Refused {
 const load = (ctx: RefusedContext) => loadProject(ctx.file);
 const plan = (ctx: RefusedContext, request: Parameters<typeof planMaterialization>[1]) =>
   planMaterialization(ctx.base.graph, { now: new Date("2026-03-01T12:00:00Z"), ...request });
+
+/** Endpoint base URLs refused at load: what is wrong, the URL, and what the message says. */
+const ENDPOINT_URLS: ReadonlyArray<readonly [string, string, string]> = [
+  ["without a scheme", "localhost:1/v1", 'it has no scheme; write "http://localhost:1/v1"'],
+  ["with a scheme other than http(s)", "ftp://127.0.0.1/v1", 'its scheme "ftp" is not http'],
+  ["that does not parse", "http://127.0.0.1:99999/v1", "it is not a URL"],
+  ["with credentials in it", "http://admin:hunter2@127.0.0.1:9/v1", "it has credentials in it"],
+  ["that is empty", "", "it is empty"],
+];
 
 const REFUSED: ReadonlyArray<Refused> = [
   // project files that throw, export nothing or the wrong thing
@@ -254,6 +268,42 @@ export default defineProject({
     args: () => ["list"],
     says: () => ['model "small" has price.inputPerMTok -1'],
     inProcess: load,
+  },
+  ...ENDPOINT_URLS.map(
+    ([what, baseURL, reason]): Refused => ({
+      name: `an endpoint baseURL ${what}`,
+      code: "invalid_definition",
+      project: projectWith(`
+const a = asset({ key: "a", compute: rows });
+export default defineProject({
+  assets: [a],
+  endpoints: { local: { baseURL: ${JSON.stringify(baseURL)} } },
+  models: { small: { endpoint: "local", name: "m" } },
+});`),
+      args: () => ["materialize", "--select", "a"],
+      says: () => ['endpoint "local" has an invalid baseURL', reason],
+      never: ["hunter2"],
+      inProcess: load,
+    }),
+  ),
+  {
+    name: "an OPENAI_BASE_URL without a scheme for an endpoint without baseURL",
+    code: "invalid_definition",
+    project: projectWith(`
+const a = asset({ key: "a", compute: rows });
+export default defineProject({
+  assets: [a],
+  endpoints: { hosted: {} },
+  models: { small: { endpoint: "hosted", name: "m" } },
+});`),
+    env: { OPENAI_BASE_URL: "localhost:1/v1" },
+    args: () => ["list"],
+    says: () => [
+      'endpoint "hosted" has no baseURL, and OPENAI_BASE_URL "localhost:1/v1" is invalid',
+      'write "http://localhost:1/v1"',
+    ],
+    inProcess: async (c) =>
+      validateProject((await load(c)).definition, { env: { OPENAI_BASE_URL: "localhost:1/v1" } }),
   },
   {
     name: "a partitioned asset reading an asset with other partitions",
@@ -591,6 +641,7 @@ describe("bad input is refused with its code, exit code 2 and nothing recorded",
         expect(error, "the call must throw").toBeInstanceOf(Error);
         expect((error as { code?: string }).code).toBe(row.code);
         for (const text of row.says(ctx)) expect((error as Error).message).toContain(text);
+        for (const text of row.never ?? []) expect((error as Error).message).not.toContain(text);
       },
     );
   });
@@ -607,6 +658,7 @@ describe("bad input is refused with its code, exit code 2 and nothing recorded",
         const projectArgs = row.noProjectFlag ? [] : ["--project", ctx.file];
         const result = await ws.cli([...projectArgs, ...row.args(ctx)], {
           shared: row.opensStore !== true,
+          ...(row.env !== undefined ? { env: row.env } : {}),
         });
         const lines = stderrLines(result);
         expect(result.code, result.stderr).toBe(2);
@@ -615,6 +667,7 @@ describe("bad input is refused with its code, exit code 2 and nothing recorded",
         expect(lines, result.stderr).toHaveLength(1);
         expect(lines[0]).toMatch(/^strata: /);
         for (const text of row.says(ctx)) expect(lines[0]).toContain(text);
+        for (const text of row.never ?? []) expect(result.stderr).not.toContain(text);
         expect(result.stderr).not.toMatch(/\n\s+at /);
         if (POSTGRES) expect(await ws.snapshot()).toEqual(before);
       },

@@ -675,21 +675,21 @@ describe("ctx.infer's failure handling", () => {
       main: { endpoint: "broke", name: "quota-main", price: SMALL_PRICE },
       spare: { endpoint: "healthy", name: "quota-spare", price: SMALL_PRICE },
     };
-    const started = Date.now();
     const seen: { error?: unknown } = {};
     const result = await h.run({
       assets: [inferAsset("quota", docs(500, "quota"), spec("main"), seen)],
       endpoints,
       models,
     });
-    const elapsed = Date.now() - started;
     expect(result.status).toBe("failed");
     expect(result.error).toContain("out of quota");
     expect(seen.error).toBeInstanceOf(StrataError);
     expect((seen.error as StrataError).code).toBe("insufficient_quota");
-    expect(elapsed).toBeLessThan(3_000);
     // not retried, and not sent for the other documents once the account was known to be broke
     expect(broke.ledger().requests.quotaExhausted).toBeLessThanOrEqual(2 * maxConcurrency);
+    const sent = await h.calls(result.runId);
+    expect(sent.length).toBe(broke.ledger().requests.quotaExhausted);
+    expect(sent.every((c) => c.status === "failed" && c.attempts === 1)).toBe(true);
 
     const rows: { rows?: InferResultRow<string>[] } = {};
     const rescued = await h.run({
@@ -711,25 +711,18 @@ describe("ctx.infer's failure handling", () => {
     // a bucket of 30 requests refilled at one every 2 s: the 31st waits about 2 s
     const sim = await h.sim({ rateLimitRpm: 30 });
     const seen: { rows?: InferResultRow<string>[] } = {};
-    const started = Date.now();
-    const result = await within(
-      10_000,
-      "a run whose one rate-limited call was told to retry after about 2 s",
-      (signal) =>
-        h.run({
-          signal,
-          assets: [inferAsset("limited", docs(31, "limited"), spec("small"), seen)],
-          endpoints: { sim: { baseURL: sim.url, maxConcurrency: 2 } },
-          models: { small: { endpoint: "sim", name: "limited-small", price: SMALL_PRICE } },
-        }),
-    );
+    const result = await h.run({
+      assets: [inferAsset("limited", docs(31, "limited"), spec("small"), seen)],
+      endpoints: { sim: { baseURL: sim.url, maxConcurrency: 2 } },
+      models: { small: { endpoint: "sim", name: "limited-small", price: SMALL_PRICE } },
+    });
     expect(result.status).toBe("succeeded");
     expect(seen.rows!.every((r) => r.status === "succeeded")).toBe(true);
     expect(sim.ledger().totals.calls).toBe(31);
-    // waiting out retry-after (about 2 s) takes one 429; backing off blindly takes several
+    // waiting out retry-after (about 2 s, until the bucket refills) takes one 429; backing off
+    // blindly (250 ms, 500 ms, ...) asks again before the refill and takes several
     expect(sim.ledger().requests.rateLimited).toBeGreaterThanOrEqual(1);
     expect(sim.ledger().requests.rateLimited).toBeLessThanOrEqual(2);
-    expect(Date.now() - started).toBeGreaterThan(1_000);
     const calls = await h.calls(result.runId);
     expect(Math.max(...calls.map((c) => c.attempts))).toBe(2);
   });

@@ -1,6 +1,6 @@
 import { spawnSync } from "node:child_process";
 import { fileURLToPath } from "node:url";
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import {
   InProcessExecutor,
   type StepOutcome,
@@ -241,29 +241,39 @@ describe("InProcessExecutor", () => {
       const plan = planOf({ stubborn: [], after: ["stubborn"] });
       const runner = new ManualRunner();
       const abort = new AbortController();
-      const started = performance.now();
       const done = new InProcessExecutor().execute(plan, runner.run, {
         signal: abort.signal,
         cancelGraceMs: 50,
       });
       await runner.waitFor("stubborn");
-      abort.abort();
-      const outcomes = await done;
-      const elapsed = performance.now() - started;
-      expect(elapsed).toBeGreaterThanOrEqual(45);
-      expect(elapsed).toBeLessThan(2_000);
-      expect(outcomes.get("stubborn")).toMatchObject({
+      // The grace is measured on a fake clock: the run ends when 50 ms have passed on it, not
+      // before, however slow the machine is.
+      vi.useFakeTimers();
+      let outcomes: ReadonlyMap<string, StepOutcome> | undefined;
+      try {
+        void done.then((o) => {
+          outcomes = o;
+        });
+        abort.abort();
+        await vi.advanceTimersByTimeAsync(49);
+        expect(outcomes, "ended before the grace period was over").toBeUndefined();
+        await vi.advanceTimersByTimeAsync(1);
+        expect(outcomes, "still waiting after the grace period").toBeDefined();
+      } finally {
+        vi.useRealTimers();
+      }
+      expect(outcomes!.get("stubborn")).toMatchObject({
         status: "canceled",
         reason: "the run was canceled while this step was running",
       });
-      expect(outcomes.get("after")).toMatchObject({
+      expect(outcomes!.get("after")).toMatchObject({
         status: "canceled",
         reason: "the run was canceled before it started",
       });
       // the step ending late changes nothing
       runner.end("stubborn");
       await new Promise((r) => setTimeout(r, 5));
-      expect(outcomes.get("stubborn")?.status).toBe("canceled");
+      expect(outcomes!.get("stubborn")?.status).toBe("canceled");
     });
 
     it("keeps the process alive through the grace period to report the stuck step", () => {

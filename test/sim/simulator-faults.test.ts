@@ -1,10 +1,15 @@
 import OpenAI from "openai";
-import { afterEach, describe, expect, it } from "vitest";
+import { afterEach, describe, expect, it, vi } from "vitest";
 import type { Simulator } from "../../src/sim/simulator.js";
 import { startSimulator } from "../../src/sim/simulator.js";
 import type { SimulatorOptions } from "../../src/sim/simulator-options.js";
 
 const messages = [{ role: "user" as const, content: "Analyze: a document" }];
+
+/** Waits, a turn of the event loop at a time (no timer: they may be faked), until `done` holds. */
+async function until(done: () => boolean): Promise<void> {
+  while (!done()) await new Promise((resolve) => setImmediate(resolve));
+}
 
 describe("startSimulator faults and controls", () => {
   const running: Simulator[] = [];
@@ -75,24 +80,24 @@ describe("startSimulator faults and controls", () => {
 
   it("never answers at timeout rate 1, so the client times out", async () => {
     const { sim, client } = await start({ timeoutRate: 1 }, { timeout: 200 });
-    const startedAt = Date.now();
+    // the client's own timeout is what ends the call: the simulator never answered it
     await expect(client.chat.completions.create({ model: "m", messages })).rejects.toBeInstanceOf(
       OpenAI.APIConnectionTimeoutError,
     );
-    expect(Date.now() - startedAt).toBeGreaterThanOrEqual(150);
-    expect(sim.ledger().requests).toMatchObject({ timedOut: 1, billed: 0 });
+    expect(sim.ledger().requests).toMatchObject({ total: 1, timedOut: 1, billed: 0 });
   });
 
   it("closes quickly while requests hang, failing them on the client", async () => {
-    const { sim, client } = await start({ timeoutRate: 1 }, { timeout: 20_000 });
+    // The client would wait an hour: only the close can end the call within the test.
+    const { sim, client } = await start({ timeoutRate: 1 }, { timeout: 3_600_000 });
     const hanging = client.chat.completions
       .create({ model: "m", messages })
       .catch((error: unknown) => error);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-    const startedAt = Date.now();
+    await until(() => sim.ledger().requests.timedOut === 1);
     await sim.close();
-    expect(Date.now() - startedAt).toBeLessThan(1000);
-    expect(await hanging).toBeInstanceOf(OpenAI.APIConnectionError);
+    const failure = await hanging;
+    expect(failure).toBeInstanceOf(OpenAI.APIConnectionError);
+    expect(failure).not.toBeInstanceOf(OpenAI.APIConnectionTimeoutError);
   });
 
   it("sends a 200 body that is not JSON at malformed rate 1, and does not bill it", async () => {
@@ -156,21 +161,32 @@ describe("startSimulator faults and controls", () => {
       minOutputTokens: 20,
       maxOutputTokens: 20,
     });
-    let startedAt = Date.now();
-    await client.chat.completions.create({ model: "m", messages });
-    let elapsed = Date.now() - startedAt;
-    expect(elapsed).toBeGreaterThanOrEqual(140);
-    expect(elapsed).toBeLessThan(2000);
+    // The simulator's clock is faked, so the latency is checked on it, not on a loaded machine's
+    // wall clock: it bills a completion when it sends it.
+    vi.useFakeTimers({ toFake: ["setTimeout", "clearTimeout", "Date", "performance"] });
+    try {
+      const answer = client.chat.completions.create({ model: "m", messages });
+      await until(() => sim.ledger().requests.total === 1);
+      await vi.advanceTimersByTimeAsync(149);
+      expect(sim.ledger().requests.billed, "answered before its latency").toBe(0);
+      await vi.advanceTimersByTimeAsync(1);
+      expect(sim.ledger().requests.billed, "not answered after its latency").toBe(1);
+      await answer;
 
-    sim.setOptions({ latencyMs: 0, perTokenLatencyMs: 10 });
-    startedAt = Date.now();
-    const stream = await client.chat.completions.create({ model: "m", messages, stream: true });
-    let chunks = 0;
-    for await (const _chunk of stream) chunks++;
-    elapsed = Date.now() - startedAt;
-    expect(chunks).toBeGreaterThan(20);
-    expect(elapsed).toBeGreaterThanOrEqual(180);
-    expect(elapsed).toBeLessThan(2000);
+      // 20 output tokens at 10 ms each: the stream ends after 200 ms, in more than 20 chunks
+      sim.setOptions({ latencyMs: 0, perTokenLatencyMs: 10 });
+      const streaming = client.chat.completions.create({ model: "m", messages, stream: true });
+      await until(() => sim.ledger().requests.total === 2);
+      await vi.advanceTimersByTimeAsync(199);
+      expect(sim.ledger().requests.billed, "streamed faster than its latency").toBe(1);
+      await vi.advanceTimersByTimeAsync(20);
+      expect(sim.ledger().requests.billed, "still streaming after its latency").toBe(2);
+      let chunks = 0;
+      for await (const _chunk of await streaming) chunks++;
+      expect(chunks).toBeGreaterThan(20);
+    } finally {
+      vi.useRealTimers();
+    }
   });
 
   it("changes fault rates live with setOptions", async () => {

@@ -217,7 +217,8 @@ describe("rowsToTable and tableToRows", () => {
     expect(tooBig.message).toContain("outside the 64-bit integer range");
   });
 
-  it("converts and writes 100,000 rows of about 1 KB within a few seconds", async () => {
+  // How fast is bench/'s business: a time limit here fails on a loaded machine, not on slow code.
+  it("converts, writes and reads back 100,000 rows of about 1 KB", async () => {
     const filler = "x".repeat(900);
     const rows = Array.from({ length: 100_000 }, (_, i) => ({
       id: `doc-${i}`,
@@ -227,11 +228,8 @@ describe("rowsToTable and tableToRows", () => {
       ok: i % 2 === 0,
       meta: { i },
     }));
-    const started = performance.now();
     const { bytes } = await writeArrowFile(join(dir, "big.arrow"), rowsToTable(rows, "big"));
-    const elapsedMs = performance.now() - started;
     expect(bytes).toBeGreaterThan(90_000_000);
-    expect(elapsedMs).toBeLessThan(10_000);
     const back = tableToRows(await readArrowFile(join(dir, "big.arrow")));
     expect(back.length).toBe(100_000);
     expect(back[99_999]).toEqual(rows[99_999]);
