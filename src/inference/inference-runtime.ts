@@ -10,9 +10,26 @@ import { CostLedger, type CostLedgerOptions } from "../store/cost-ledger.js";
 import type { Database } from "../store/database.js";
 import { type NanoPrices, numberToPlain, toNanos } from "../util/decimal.js";
 import { closestMatch } from "../util/edit-distance.js";
+import { registerSecret } from "../util/redactor.js";
 import { Budget } from "./budget.js";
 import { EndpointLimiter, RateBucket } from "./endpoint-limiter.js";
 import { httpTransport } from "./http-transport.js";
+
+/** The env var holding an endpoint's API key when it names none. */
+export const DEFAULT_API_KEY_ENV = "OPENAI_API_KEY";
+
+/**
+ * Registers the API key of every endpoint of `project` (read from `env`) as a secret of the
+ * process, so that no error an endpoint echoes it in is stored or printed with it.
+ *
+ * @example
+ * registerApiKeys(project, process.env);
+ */
+export function registerApiKeys(project: ProjectDefinition, env: NodeJS.ProcessEnv): void {
+  for (const endpoint of Object.values(project.endpoints ?? {})) {
+    registerSecret(env[endpoint?.apiKeyEnv ?? DEFAULT_API_KEY_ENV]);
+  }
+}
 
 /** Calls in flight per endpoint when it names none. */
 export const DEFAULT_MAX_CONCURRENCY = 64;
@@ -101,6 +118,7 @@ export class InferenceRuntime {
     this.budget = new Budget(options.maxCostUsd);
     this.noCache = options.noCache === true;
     this.onProgress = options.onProgress;
+    registerApiKeys(options.project, options.env);
   }
 
   /** The model `key` of the project, or `unknown_model` naming the known ones. */
@@ -198,7 +216,7 @@ export class InferenceRuntime {
   #client(key: string, endpoint: EndpointConfig): OpenAI {
     let client = this.#clients.get(key);
     if (client === undefined) {
-      const apiKeyEnv = endpoint.apiKeyEnv ?? "OPENAI_API_KEY";
+      const apiKeyEnv = endpoint.apiKeyEnv ?? DEFAULT_API_KEY_ENV;
       const baseURL = endpoint.baseURL ?? this.#env.OPENAI_BASE_URL;
       client = new OpenAI({
         // A local vLLM or SGLang server takes any key; a hosted API answers 401 without one.
