@@ -1,4 +1,5 @@
 import { dirname, resolve } from "node:path";
+import { registerApiKeys } from "../inference/inference-runtime.js";
 import { type CatalogAsset, syncCatalog } from "../store/catalog.js";
 import { reapAbandonedRuns } from "../store/run-records.js";
 import { type OpenStoreOptions, openStore, type Store } from "../store/store.js";
@@ -60,9 +61,12 @@ export class CliContext {
     return this.#store;
   }
 
-  /** Loads and validates the project file once. */
+  /** Loads and validates the project file once; its endpoints' API keys become secrets. */
   project(): Promise<LoadedProject> {
-    this.#project ??= loadProject(this.projectFile);
+    this.#project ??= loadProject(this.projectFile).then((project) => {
+      registerApiKeys(project.definition, this.io.env);
+      return project;
+    });
     return this.#project;
   }
 

@@ -2,7 +2,7 @@ import { readFileSync } from "node:fs";
 import { Command, CommanderError } from "commander";
 import { StrataError } from "../errors.js";
 import { CliContext, type GlobalOptions } from "./cli-context.js";
-import { type CliIo, writeLine } from "./cli-io.js";
+import { type CliIo, redactingIo, writeLine } from "./cli-io.js";
 import { registerCostsCommand } from "./commands/costs.js";
 import { registerDbCommands } from "./commands/db.js";
 import { registerInitCommand } from "./commands/init.js";
@@ -30,7 +30,9 @@ const VERSION: string = (
  * @example
  * const code = await runCli(["db", "status"], processIo());
  */
-export async function runCli(argv: ReadonlyArray<string>, io: CliIo): Promise<number> {
+export async function runCli(argv: ReadonlyArray<string>, rawIo: CliIo): Promise<number> {
+  // Nothing this invocation prints carries a secret it knows of.
+  const io = redactingIo(rawIo);
   let exitCode = EXIT_OK;
   let context: CliContext | undefined;
   const program = new Command("strata");

@@ -4,6 +4,8 @@ import type { ChatMessage, InferResultRow, InferSpec } from "../assets/asset-con
 import { StoreError, StrataError } from "../errors.js";
 import { type CachedAnswer, findCachedAnswers, type LedgerEntry } from "../store/cost-ledger.js";
 import { addDecimals, callCostNanos, exactCallCost, type Nanos } from "../util/decimal.js";
+import { redactSecrets } from "../util/redactor.js";
+import { answerText } from "./answer-text.js";
 import type { InferenceRuntime, ResolvedModel } from "./inference-runtime.js";
 import type { InferenceStep, StepInference } from "./inference-step.js";
 import { requestHash, requestParams } from "./request-hash.js";
@@ -185,7 +187,8 @@ async function answerDocument<I, O>(
     output: null,
     model,
     status: "failed",
-    error,
+    // what the user's rows (and Arrow files) hold: no secret an endpoint echoed
+    error: redactSecrets(error),
     prompt_tokens: spent.prompt,
     cached_tokens: spent.cached,
     completion_tokens: spent.completion,
@@ -480,7 +483,24 @@ async function callModel<I, O>(
         settled = callCostNanos(usage, model.nanoPrices);
         const cost = exactCallCost(usage, model.prices);
         if (cost !== "0") costs.push(cost);
-        const text = completion.choices[0]?.message?.content ?? "";
+        const reply = answerText(completion);
+        if (!reply.ok) {
+          // Billed, but nothing to keep: a failed attempt with its tokens, never cached.
+          record(runtime, step, doc, model, hash, {
+            ...failedAttempt(attempt, latencyMs, reply.reason),
+            usage,
+            output: reply.partial === null ? null : redactSecrets(reply.partial),
+          });
+          lastError = reply.reason;
+          if (!reply.retry) return outcome("failed", reply.reason);
+          if (attempt < model.maxAttempts) {
+            await sleep(backoffMs(attempt), undefined, { signal: call.signal }).catch(() => {});
+          }
+          continue;
+        }
+        // The answer as the endpoint sent it (a NUL, a lone surrogate: the ledger keeps them),
+        // less any secret it echoes.
+        const text = redactSecrets(reply.text);
         const parsed = parseOutput(spec, text, doc.item);
         const answer: Answer = {
           id: runtime.ledger.recordForId(
@@ -720,7 +740,9 @@ function parseOutput<I, O>(
   } catch (error) {
     return {
       ok: false,
-      error: `parse failed: ${error instanceof Error ? error.message : String(error)}`,
+      error: redactSecrets(
+        `parse failed: ${error instanceof Error ? error.message : String(error)}`,
+      ),
     };
   }
 }

@@ -11,10 +11,27 @@ import { CostLedger, type CostLedgerOptions } from "../store/cost-ledger.js";
 import type { Database } from "../store/database.js";
 import { type NanoPrices, numberToPlain, toNanos } from "../util/decimal.js";
 import { closestMatch } from "../util/edit-distance.js";
+import { registerSecret } from "../util/redactor.js";
 import { Budget } from "./budget.js";
 import { EndpointLimiter, RateBucket } from "./endpoint-limiter.js";
 import { httpTransport } from "./http-transport.js";
 import { SharedRequests } from "./shared-requests.js";
+
+/** The env var holding an endpoint's API key when it names none. */
+export const DEFAULT_API_KEY_ENV = "OPENAI_API_KEY";
+
+/**
+ * Registers the API key of every endpoint of `project` (read from `env`) as a secret of the
+ * process, so that no error an endpoint echoes it in is stored or printed with it.
+ *
+ * @example
+ * registerApiKeys(project, process.env);
+ */
+export function registerApiKeys(project: ProjectDefinition, env: NodeJS.ProcessEnv): void {
+  for (const endpoint of Object.values(project.endpoints ?? {})) {
+    registerSecret(env[endpoint?.apiKeyEnv ?? DEFAULT_API_KEY_ENV]);
+  }
+}
 
 /** Calls in flight per endpoint when it names none. */
 export const DEFAULT_MAX_CONCURRENCY = 64;
@@ -111,6 +128,7 @@ export class InferenceRuntime {
     this.budget = new Budget(options.maxCostUsd);
     this.noCache = options.noCache === true;
     this.onProgress = options.onProgress;
+    registerApiKeys(options.project, options.env);
   }
 
   /** The model `key` of the project, or `unknown_model` naming the known ones. */
@@ -241,7 +259,7 @@ export class InferenceRuntime {
   #client(key: string, endpoint: EndpointConfig): OpenAI {
     let client = this.#clients.get(key);
     if (client === undefined) {
-      const apiKeyEnv = endpoint.apiKeyEnv ?? "OPENAI_API_KEY";
+      const apiKeyEnv = endpoint.apiKeyEnv ?? DEFAULT_API_KEY_ENV;
       // OPENAI_BASE_URL is trimmed and blank means unset, as the OpenAI SDK reads it.
       const baseURL = endpoint.baseURL ?? this.#env.OPENAI_BASE_URL?.trim();
       const problem =

@@ -1,4 +1,5 @@
 import { APIConnectionError, APIConnectionTimeoutError, APIError, APIUserAbortError } from "openai";
+import { redactSecrets } from "../util/redactor.js";
 
 /** What to do after an attempt failed. */
 export type AttemptFailure =
@@ -25,12 +26,18 @@ const RETRYABLE_STATUS = new Set([408, 409, 429]);
 /**
  * Classifies a failed chat completion call as DESIGN.md's failure semantics say: 408, 409, 429
  * and 5xx, connection errors, timeouts and unreadable bodies are retried; a 429 whose code is
- * `insufficient_quota` and every other 4xx are final.
+ * `insufficient_quota` and every other 4xx are final. The reason quotes what the endpoint said,
+ * without the process's secrets (an endpoint may echo the API key it was sent).
  *
  * @example
  * const failure = classifyFailure(error); if (failure.kind === "retry") await sleep(backoffMs(attempt));
  */
 export function classifyFailure(error: unknown): AttemptFailure {
+  const failure = classify(error);
+  return { ...failure, reason: redactSecrets(failure.reason) };
+}
+
+function classify(error: unknown): AttemptFailure {
   if (error instanceof APIUserAbortError) return { kind: "aborted", reason: "canceled" };
   if (error instanceof APIConnectionError) {
     // APIConnectionTimeoutError is a subclass: a timeout is retried like a dropped connection.

@@ -10,6 +10,7 @@ import { StepRecordError, StepRecorder } from "../store/step-recorder.js";
 import { allowsRelaxedCommits, type Store } from "../store/store.js";
 import { errorMessage } from "../util/error-message.js";
 import { newId } from "../util/ids.js";
+import { redactSecrets } from "../util/redactor.js";
 import { writeArrowFile } from "../values/arrow-file.js";
 import { normalizeComputeResult } from "../values/compute-result.js";
 import { storagePath } from "../values/storage-path.js";
@@ -268,9 +269,11 @@ async function runLocked(
         return { status: "canceled", reason: "the step ended after the run" };
       if (error instanceof StrataError && error.code === "budget_exceeded") budgetExceeded = true;
       const canceled = signal.aborted && !budgetExceeded;
+      // An endpoint or a compute may quote a secret (an echoed API key) in what it threw.
+      const thrown = redactSecrets(errorMessage(error));
       const message = canceled
-        ? `the run was canceled while this step was running (${errorMessage(error)})`
-        : errorMessage(error);
+        ? `the run was canceled while this step was running (${thrown})`
+        : thrown;
       recorder.ended(materializationId, canceled ? "canceled" : "failed", message, new Date(), {
         ...ctx.attachedMetadata,
         errorStack: error instanceof Error ? (error.stack ?? null) : null,
@@ -307,7 +310,7 @@ async function runLocked(
     const status = outcome.status === "succeeded" ? "failed" : outcome.status;
     const reason =
       outcome.status === "failed"
-        ? errorMessage(outcome.error)
+        ? redactSecrets(errorMessage(outcome.error))
         : outcome.status === "succeeded"
           ? "the step ended without a result"
           : outcome.reason;

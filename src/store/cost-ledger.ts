@@ -1,35 +1,16 @@
 import { type Kysely, sql } from "kysely";
 import { StoreError } from "../errors.js";
 import type { Database } from "./database.js";
+import {
+  insertLedgerRows,
+  type LedgerEntry,
+  ledgerRow,
+  refusedForItsContent,
+  writeRowByRow,
+} from "./ledger-rows.js";
+import { decodeStoredText } from "./stored-text.js";
 
-/** One row of `strata.inference_calls` as the fan-out writes it. */
-export interface LedgerEntry {
-  readonly runId: string;
-  readonly materializationId: string;
-  readonly assetKey: string;
-  readonly partitionKey: string | null;
-  readonly documentId: string;
-  readonly model: string;
-  readonly providerModel: string;
-  readonly endpoint: string;
-  readonly requestHash: string;
-  readonly status: "succeeded" | "failed";
-  readonly attempts: number;
-  readonly promptTokens: number;
-  readonly cachedTokens: number;
-  readonly completionTokens: number;
-  readonly reasoningTokens: number;
-  /** Decimal strings, snapshotted from the model's price. */
-  readonly inputPricePerMTok: string;
-  readonly cachedInputPricePerMTok: string;
-  readonly outputPricePerMTok: string;
-  readonly latencyMs: number | null;
-  readonly cacheHit: boolean;
-  readonly cachedFrom: number | null;
-  readonly error: string | null;
-  /** The answer's text: what a later identical request is answered with. */
-  readonly output: string | null;
-}
+export { insertLedgerRows, type LedgerEntry } from "./ledger-rows.js";
 
 /** A succeeded, billed call that can answer an identical request. */
 export interface CachedAnswer {
@@ -40,6 +21,11 @@ export interface CachedAnswer {
 
 /** Rows one ledger write carries at most, when the options name no other bound. */
 export const DEFAULT_LEDGER_MAX_BATCH = 256;
+/**
+ * Characters of answer and error text one ledger write carries at most (beyond its first row):
+ * a batch of megabyte answers is split rather than sent as one statement of gigabytes.
+ */
+export const LEDGER_MAX_BATCH_CHARS = 16_000_000;
 /** Ledger writes in flight at once (of a Postgres pool of 10 connections). */
 export const DEFAULT_LEDGER_WRITES_IN_FLIGHT = 2;
 
@@ -236,13 +222,26 @@ export class CostLedger {
       this.#inFlight.size < this.#maxWrites &&
       (this.#rows.length > 0 || (!this.#relaxedDispatch && this.#dispatches.size > 0))
     ) {
+      const n = this.#nextBatchSize();
       this.#startWrite(
-        this.#rows.splice(0, this.#maxBatch),
-        this.#seqs.splice(0, this.#maxBatch),
+        this.#rows.splice(0, n),
+        this.#seqs.splice(0, n),
         !this.#relaxedDispatch,
-        this.#idWaiters.splice(0, this.#maxBatch),
+        this.#idWaiters.splice(0, n),
       );
     }
+  }
+
+  /** Rows of the next write: up to `maxBatch`, and {@link LEDGER_MAX_BATCH_CHARS} of text. */
+  #nextBatchSize(): number {
+    let chars = 0;
+    const limit = Math.min(this.#maxBatch, this.#rows.length);
+    for (let i = 0; i < limit; i++) {
+      const row = this.#rows[i]!;
+      chars += (row.output?.length ?? 0) + (row.error?.length ?? 0);
+      if (chars > LEDGER_MAX_BATCH_CHARS && i > 0) return i;
+    }
+    return limit;
   }
 
   /** Writes `rows`, and the dispatch counts buffered so far where `withDispatches`. */
@@ -299,7 +298,9 @@ export class CostLedger {
 
   /**
    * Writes one batch, retrying with backoff; resolves with the rows' ids in order, or with the
-   * error if every attempt failed.
+   * error if every attempt failed. A batch the database refuses is written again row by row, so
+   * that a row it refuses on its own (see {@link writeRowByRow}) never keeps the others out of
+   * the ledger.
    */
   async #write(
     rows: ReadonlyArray<LedgerEntry>,
@@ -311,7 +312,16 @@ export class CostLedger {
         if (relaxed) await countDispatchesRelaxed(this.#db, dispatches);
         else return { ids: await writeBatch(this.#db, rows, dispatches) };
         return { ids: [] };
-      } catch (error) {
+      } catch (batchError) {
+        let error = batchError;
+        if (!relaxed && rows.length > 0 && refusedForItsContent(batchError)) {
+          const rowByRow = await writeRowByRow(this.#db, rows, dispatches).then(
+            (ids): { ids: number[]; error?: undefined } => ({ ids }),
+            (rowError: unknown) => ({ ids: [], error: rowError ?? batchError }),
+          );
+          if (rowByRow.error === undefined) return { ids: rowByRow.ids };
+          error = rowByRow.error;
+        }
         if (attempt >= this.#writeAttempts) return { error, ids: [] };
         await new Promise((resolve) => setTimeout(resolve, Math.min(5_000, 100 * 2 ** attempt)));
       }
@@ -388,57 +398,10 @@ async function writeBatch(
   });
 }
 
-function ledgerRow(e: LedgerEntry) {
-  return {
-    run_id: e.runId,
-    materialization_id: e.materializationId,
-    asset_key: e.assetKey,
-    partition_key: e.partitionKey,
-    document_id: e.documentId,
-    model: e.model,
-    provider_model: e.providerModel,
-    endpoint: e.endpoint,
-    request_hash: e.requestHash,
-    status: e.status,
-    attempts: e.attempts,
-    prompt_tokens: e.promptTokens,
-    cached_tokens: e.cachedTokens,
-    completion_tokens: e.completionTokens,
-    reasoning_tokens: e.reasoningTokens,
-    input_price_per_mtok: e.inputPricePerMTok,
-    cached_input_price_per_mtok: e.cachedInputPricePerMTok,
-    output_price_per_mtok: e.outputPricePerMTok,
-    latency_ms: e.latencyMs,
-    cache_hit: e.cacheHit,
-    cached_from: e.cachedFrom,
-    error: e.error,
-    output: e.output,
-  };
-}
-
 /**
- * Inserts ledger rows in one statement per 1 000 rows; resolves with their ids, in order (a
- * multi-row insert returns its rows in the order of its values).
- */
-export async function insertLedgerRows(
-  db: Kysely<Database>,
-  rows: ReadonlyArray<LedgerEntry>,
-): Promise<number[]> {
-  const ids: number[] = [];
-  for (let i = 0; i < rows.length; i += 1_000) {
-    const inserted = await db
-      .insertInto("strata.inference_calls")
-      .values(rows.slice(i, i + 1_000).map(ledgerRow))
-      .returning("id")
-      .execute();
-    for (const r of inserted) ids.push(Number(r.id));
-  }
-  return ids;
-}
-
-/**
- * The earliest succeeded, billed call for each of `hashes`: what answers an identical request
- * without calling the endpoint.
+ * The earliest succeeded, billed call with an answer for each of `hashes`: what answers an
+ * identical request without calling the endpoint. An empty answer is never one, also on rows
+ * that versions recording it as a success wrote.
  *
  * @example
  * const answers = await findCachedAnswers(store.db, hashes);
@@ -459,6 +422,7 @@ export async function findCachedAnswers(
       .where("status", "=", "succeeded")
       .where("cache_hit", "=", false)
       .where("output", "is not", null)
+      .where("output", "<>", "")
       .orderBy("request_hash")
       .orderBy("id")
       .execute();
@@ -466,7 +430,7 @@ export async function findCachedAnswers(
       answers.set(r.request_hash, {
         id: r.id,
         requestHash: r.request_hash,
-        output: r.output ?? "",
+        output: decodeStoredText(r.output ?? ""),
       });
     }
   }

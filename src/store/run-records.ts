@@ -2,6 +2,7 @@ import { hostname } from "node:os";
 import { type Kysely, sql } from "kysely";
 import { isProcessAlive } from "../util/process-liveness.js";
 import type { Database, RunStatus } from "./database.js";
+import { storableMessage } from "./stored-text.js";
 
 /** A new run row. */
 export interface NewRun {
@@ -77,7 +78,7 @@ export async function recordRunStart(
   });
 }
 
-/** Records how a run ended. */
+/** Records how a run ended (its error without secrets, storable whatever it quotes). */
 export async function recordRunEnd(
   db: Kysely<Database>,
   id: string,
@@ -86,7 +87,11 @@ export async function recordRunEnd(
 ): Promise<void> {
   await db
     .updateTable("strata.runs")
-    .set({ status, error, finished_at: sql<Date>`clock_timestamp()` })
+    .set({
+      status,
+      error: error === null ? null : storableMessage(error),
+      finished_at: sql<Date>`clock_timestamp()`,
+    })
     .where("id", "=", id)
     .execute();
 }

@@ -2,6 +2,7 @@ import { type Kysely, sql } from "kysely";
 import { StoreError } from "../errors.js";
 import type { Database, MaterializationStatus } from "./database.js";
 import type { MaterializationSuccess } from "./run-records.js";
+import { storableJson, storableMessage } from "./stored-text.js";
 
 /** A step state waiting to be written: the latest one of its materialization wins. */
 interface PendingStep {
@@ -242,14 +243,15 @@ async function writeBatch(
       row_count: s.rowCount,
       storage_path: s.storagePath,
       metadata: s.metadata,
-      error: s.error,
+      error: s.error === null ? null : storableMessage(s.error),
     });
   }
   // One JSON parameter per statement, however large the batch: no per-row parameters to
-  // compile and bind.
+  // compile and bind. Its strings are made storable (a NUL in one error message would make
+  // Postgres refuse the whole batch) and carry no secret (an error's stack in the metadata).
   if (inputs.length > 0) {
     await sql`insert into strata.materialization_inputs (materialization_id, input_materialization_id)
-      select x.m, x.i from jsonb_to_recordset(${JSON.stringify(inputs)}::jsonb) as x(m text, i text)
+      select x.m, x.i from jsonb_to_recordset(${storableJson(inputs)}::jsonb) as x(m text, i text)
       on conflict do nothing`.execute(trx);
   }
   await sql`update strata.materializations as m set
@@ -261,7 +263,7 @@ async function writeBatch(
       storage_path = v.storage_path,
       metadata = coalesce(v.metadata, m.metadata),
       error = v.error
-    from jsonb_to_recordset(${JSON.stringify(states)}::jsonb) as v(
+    from jsonb_to_recordset(${storableJson(states)}::jsonb) as v(
       id text, status text, started_at timestamptz, finished_at timestamptz, data_version text,
       row_count bigint, storage_path text, metadata jsonb, error text)
     where m.id = v.id`.execute(trx);

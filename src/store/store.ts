@@ -4,6 +4,7 @@ import { PGlite } from "@electric-sql/pglite";
 import { Kysely, PostgresDialect, sql } from "kysely";
 import pg from "pg";
 import { StoreError } from "../errors.js";
+import { Redactor, registerSecret } from "../util/redactor.js";
 import type { Database } from "./database.js";
 import { acquireEmbeddedLock, type EmbeddedLock } from "./embedded-lock.js";
 import { migrate } from "./migrator.js";
@@ -90,6 +91,10 @@ const parseInt8 = (value: string) => Number(value);
  */
 export async function openPostgresStore(databaseUrl: string): Promise<Store> {
   const target = describePostgresUrl(databaseUrl);
+  // Redacted from everything strata stores or prints from now on; a password equal to the
+  // user name ("postgres:postgres") is no secret, and redacting the word would mangle messages.
+  if (target.password !== target.user) registerSecret(target.password);
+  const secret = new Redactor([target.password], { minLength: 1 });
   const pool = new pg.Pool({
     connectionString: databaseUrl,
     max: 10,
@@ -116,8 +121,8 @@ export async function openPostgresStore(databaseUrl: string): Promise<Store> {
     await pool.end().catch(() => {});
     throw new StoreError(
       "db_unreachable",
-      `cannot reach Postgres at ${target.hostPort}: ${redact(errorReason(error), target.password)}`,
-      { cause: redactError(error, target.password) },
+      `cannot reach Postgres at ${target.hostPort}: ${secret.redact(errorReason(error))}`,
+      { cause: redactError(error, secret) },
     );
   }
   const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
@@ -213,6 +218,7 @@ export async function pingStore(store: Store): Promise<void> {
 interface PostgresTarget {
   readonly hostPort: string;
   readonly database: string;
+  readonly user: string;
   readonly password: string;
 }
 
@@ -236,6 +242,7 @@ function describePostgresUrl(databaseUrl: string): PostgresTarget {
   return {
     hostPort: `${host}:${url.port || "5432"}`,
     database: decodeURIComponent(url.pathname.replace(/^\//, "")) || "postgres",
+    user: decodeURIComponent(url.username),
     password: decodeURIComponent(url.password),
   };
 }
@@ -249,15 +256,11 @@ function errorReason(error: unknown): string {
   return String(error);
 }
 
-function redact(text: string, secret: string): string {
-  return secret.length > 0 ? text.split(secret).join("***") : text;
-}
-
 /** A copy of the error whose message and stack cannot leak the password. */
-function redactError(error: unknown, secret: string): Error {
+function redactError(error: unknown, secret: Redactor): Error {
   const source = error instanceof Error ? error : new Error(String(error));
-  const copy = new Error(redact(source.message, secret));
+  const copy = new Error(secret.redact(source.message));
   copy.name = source.name;
-  copy.stack = redact(source.stack ?? "", secret);
+  copy.stack = secret.redact(source.stack ?? "");
   return copy;
 }

@@ -1,6 +1,13 @@
 import { sql } from "kysely";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { CostLedger, callsLostInFlight, type LedgerEntry } from "../../src/store/cost-ledger.js";
+import {
+  CostLedger,
+  callsLostInFlight,
+  findCachedAnswers,
+  insertLedgerRows,
+  type LedgerEntry,
+} from "../../src/store/cost-ledger.js";
+import { registerSecret } from "../../src/util/redactor.js";
 import { BACKENDS, type Backend, createTestStore, type TestStore } from "../helpers/test-store.js";
 
 const RUN = "run-ledger";
@@ -198,5 +205,127 @@ describe.each(CASES)(
         expect(await state()).toEqual({ dispatched: 0, rows: 0 });
       },
     );
+
+    /** The run's ledger rows by document id. */
+    const ledgerRows = async () => {
+      const { rows } = await sql<{
+        document_id: string;
+        status: string;
+        prompt_tokens: number;
+        completion_tokens: number;
+        error: string | null;
+        output: string | null;
+      }>`
+      select document_id, status, prompt_tokens::int as prompt_tokens,
+             completion_tokens::int as completion_tokens, error, output
+        from strata.inference_calls where run_id = ${RUN} order by id`.execute(store.db);
+      return rows;
+    };
+
+    it("stores answers holding NUL, lone surrogates or megabytes losslessly and answers with them", async () => {
+      const answers: Record<string, string> = {
+        nul: "before\u0000after",
+        "lone-high": "cut emoji \ud83d",
+        "lone-low": "\udc00 at the start",
+        mark: '\uffff"not json',
+        "mark-json": `\uffff${JSON.stringify("looks escaped")}`,
+        plain: "a plain answer with \\u0000 written out",
+        huge: `${"x".repeat(3_000_000)}\u0000${"é".repeat(1_000_000)}`,
+      };
+      const ledger = new CostLedger(store.db, { relaxedDispatchCommit });
+      for (const [id, output] of Object.entries(answers)) {
+        ledger.record({ ...entry(id), output, error: null });
+      }
+      // an error message quoting such text is stored too (lossy: messages are for people)
+      ledger.record({
+        ...entry("error-nul"),
+        status: "failed",
+        output: null,
+        error: "400 bad \u0000 request \ud800",
+      });
+      await ledger.flush();
+
+      const rows = await ledgerRows();
+      expect(rows).toHaveLength(Object.keys(answers).length + 1);
+      expect(rows.every((r) => r.prompt_tokens === 10 && r.completion_tokens === 5)).toBe(true);
+      // what a plain answer looks like in SQL is the answer itself
+      expect(rows.find((r) => r.document_id === "plain")!.output).toBe(answers.plain);
+      expect(rows.find((r) => r.document_id === "error-nul")!.error).toBe(
+        "400 bad \ufffd request \ufffd",
+      );
+
+      const cached = await findCachedAnswers(
+        store.db,
+        Object.keys(answers).map((id) => `h-${id}`),
+      );
+      for (const [id, output] of Object.entries(answers)) {
+        expect(cached.get(`h-${id}`)?.output === output, id).toBe(true);
+      }
+    });
+
+    it("writes every other row of a batch the database refuses a row of, that one as a failed call with its tokens", async () => {
+      const ledger = new CostLedger(store.db, { relaxedDispatchCommit });
+      const sent = [ledger.recordDispatch(RUN), ledger.recordDispatch(RUN)];
+      ledger.record(entry("good-1"));
+      // a document id is the user's: Postgres refuses a NUL in it
+      ledger.record({
+        ...entry("bad\u0000id"),
+        requestHash: "h-bad",
+        promptTokens: 40,
+        completionTokens: 9,
+      });
+      ledger.record(entry("good-2"));
+      ledger.recordDispatch(RUN);
+      await Promise.all(sent);
+      await ledger.flush();
+
+      const rows = await ledgerRows();
+      expect(rows.map((r) => [r.document_id, r.status])).toEqual([
+        ["good-1", "succeeded"],
+        ["bad\ufffdid", "failed"],
+        ["good-2", "succeeded"],
+      ]);
+      const bad = rows[1]!;
+      expect(bad).toMatchObject({ prompt_tokens: 40, completion_tokens: 9, output: null });
+      expect(bad.error).toMatch(/the ledger refused this call's row/);
+      expect((await state()).dispatched).toBe(3);
+      // the refused row answers nothing later
+      expect((await findCachedAnswers(store.db, ["h-bad"])).size).toBe(0);
+      expect((await findCachedAnswers(store.db, ["h-good-1", "h-good-2"])).size).toBe(2);
+    });
+
+    it("never answers a request from a row without text, also one an older version wrote", async () => {
+      await insertLedgerRows(store.db, [
+        { ...entry("empty"), output: "" },
+        { ...entry("null"), output: null },
+        { ...entry("failed"), status: "failed" },
+        entry("answered"),
+      ]);
+      const cached = await findCachedAnswers(store.db, [
+        "h-empty",
+        "h-null",
+        "h-failed",
+        "h-answered",
+      ]);
+      expect([...cached.keys()]).toEqual(["h-answered"]);
+    });
+
+    it("stores no registered secret in an error or an answer", async () => {
+      const secret = `sk-ledger-${Math.random().toString(36).slice(2)}-${Date.now()}`;
+      registerSecret(secret);
+      const ledger = new CostLedger(store.db, { relaxedDispatchCommit });
+      ledger.record({
+        ...entry("echo"),
+        status: "failed",
+        output: `you sent ${secret}`,
+        error: `401 Incorrect API key provided: ${secret} (Authorization: Bearer ${secret})`,
+      });
+      await ledger.flush();
+      const [row] = await ledgerRows();
+      expect(row!.error).toBe(
+        "401 Incorrect API key provided: [redacted] (Authorization: Bearer [redacted])",
+      );
+      expect(row!.output).toBe("you sent [redacted]");
+    });
   },
 );

@@ -1,7 +1,8 @@
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { StrataError } from "../../src/errors.js";
-import { recordRunStart } from "../../src/store/run-records.js";
+import { recordRunEnd, recordRunStart } from "../../src/store/run-records.js";
 import { StepRecordError, StepRecorder } from "../../src/store/step-recorder.js";
+import { registerSecret } from "../../src/util/redactor.js";
 import { BACKENDS, createTestStore, type TestStore } from "../helpers/test-store.js";
 
 const RUN = "run-1";
@@ -165,5 +166,30 @@ describe.each(BACKENDS)("StepRecorder on %s", (backend) => {
     expect(rows["m-c"]?.status).toBe("planned");
     expect(rows["m-d"]?.status).toBe("planned");
     expect(await inputs()).toEqual([]);
+  });
+
+  it("records a step and a run whose error quotes NUL, lone surrogates or a secret", async () => {
+    const secret = `sk-step-${Math.random().toString(36).slice(2)}-${Date.now()}`;
+    registerSecret(secret);
+    const recorder = new StepRecorder(store.db);
+    const at = new Date();
+    // what an endpoint answered, quoted in the step's error and in the error's stack
+    const error = `document "d1": 400 bad \u0000 input \ud800 for key ${secret}`;
+    recorder.ended("m-a", "failed", error, at, { errorStack: `Error: ${error}\n    at x` });
+    recorder.ended("m-b", "skipped", "upstream failed", at, { ["k\u0000"]: "v" });
+    await recorder.flush();
+    await recordRunEnd(store.db, RUN, "failed", `1 step failed (first: "m-a": ${error})`);
+
+    const rows = await states();
+    const stored = 'document "d1": 400 bad \ufffd input \ufffd for key [redacted]';
+    expect(rows["m-a"]).toMatchObject({ status: "failed", error: stored });
+    expect(rows["m-a"]!.metadata).toEqual({ errorStack: `Error: ${stored}\n    at x` });
+    expect(rows["m-b"]).toMatchObject({ status: "skipped", metadata: { "k\ufffd": "v" } });
+    const run = await store.db
+      .selectFrom("strata.runs")
+      .select("error")
+      .where("id", "=", RUN)
+      .executeTakeFirstOrThrow();
+    expect(run.error).toBe(`1 step failed (first: "m-a": ${stored})`);
   });
 });
