@@ -68,13 +68,16 @@ async function fanOut<I, O>(
   delete params.stream;
   const documents = documentsOf(step.assetKey, items, spec, chain, params);
 
-  // Requests the ledger has answered before are answered from it, for any model of the chain.
-  const answers = runtime.noCache
-    ? new Map<string, CachedAnswer>()
-    : await findCachedAnswers(
-        runtime.db,
-        documents.flatMap((d) => d.hashes),
-      );
+  // Requests the ledger has answered before are answered from it, for any model of the chain
+  // (with --no-cache, only answers of this run and of the runs it resumes).
+  const answers =
+    runtime.cacheRuns?.length === 0
+      ? new Map<string, CachedAnswer>()
+      : await findCachedAnswers(
+          runtime.db,
+          documents.flatMap((d) => d.hashes),
+          runtime.cacheRuns ?? undefined,
+        );
   const needsEstimate = runtime.budget.cap !== null || chain.some((m) => m.bucket.limited);
   const estimator = needsEstimate ? await loadTokenEstimator() : undefined;
 

@@ -389,7 +389,7 @@ export async function insertLedgerRows(
 
 /**
  * The earliest succeeded, billed call for each of `hashes`: what answers an identical request
- * without calling the endpoint.
+ * without calling the endpoint. With `runIds`, only calls of those runs answer.
  *
  * @example
  * const answers = await findCachedAnswers(store.db, hashes);
@@ -397,6 +397,7 @@ export async function insertLedgerRows(
 export async function findCachedAnswers(
   db: Kysely<Database>,
   hashes: ReadonlyArray<string>,
+  runIds?: ReadonlyArray<string>,
 ): Promise<Map<string, CachedAnswer>> {
   const answers = new Map<string, CachedAnswer>();
   const unique = [...new Set(hashes)];
@@ -410,6 +411,7 @@ export async function findCachedAnswers(
       .where("status", "=", "succeeded")
       .where("cache_hit", "=", false)
       .where("output", "is not", null)
+      .$if(runIds !== undefined, (q) => q.where(sql<boolean>`run_id = any(${runIds}::text[])`))
       .orderBy("request_hash")
       .orderBy("id")
       .execute();
