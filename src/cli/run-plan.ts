@@ -5,6 +5,7 @@ import type { MaterializationPlan } from "../materialize/materialization-plan.js
 import { materialize, type RunResult, storageRootOf } from "../materialize/materialize.js";
 import { allowsRelaxedCommits, type Store } from "../store/store.js";
 import { addDecimals } from "../util/decimal.js";
+import { newId } from "../util/ids.js";
 import { onCancelSignals } from "./cancel-signals.js";
 import type { CliContext } from "./cli-context.js";
 import { writeLine } from "./cli-io.js";
@@ -13,11 +14,13 @@ import { formatDuration, RunProgress } from "./run-progress.js";
 
 /** How `materialize` and `runs resume` run a plan. */
 export interface RunPlanOptions {
+  /** The cap of the run and of every run it resumes, together. */
   readonly maxCostUsd: string | null;
   readonly concurrency: number | undefined;
   readonly noCache: boolean;
   readonly json: boolean;
-  readonly resumedFrom: string | null;
+  /** For a resume: the runs it resumes, newest first, and what they spent (exact decimal). */
+  readonly resumes?: { readonly chain: ReadonlyArray<string>; readonly spentUsd: string };
 }
 
 /**
@@ -32,13 +35,22 @@ export async function runPlan(
   options: RunPlanOptions,
 ): Promise<RunResult> {
   const progress = new RunProgress(ctx.io.stderr, { quiet: options.json });
-  const cancel = onCancelSignals(ctx.io.stderr);
+  const cancel = onCancelSignals((message, exiting) => {
+    // through the progress, so the live lines are cleared rather than torn
+    if (exiting) progress.done();
+    progress.log(message);
+  });
+  const runId = newId();
+  const chain = options.resumes?.chain ?? [];
   const runtime = new InferenceRuntime({
     project: project.definition,
     db: store.db,
     env: ctx.io.env,
     maxCostUsd: options.maxCostUsd,
+    spentBeforeUsd: options.resumes?.spentUsd ?? "0",
     noCache: options.noCache,
+    // --no-cache never re-pays what this run, or a run it resumes, has answered
+    reuseRuns: [runId, ...chain],
     ledger: { relaxedDispatchCommit: allowsRelaxedCommits(store) },
     onProgress: (p) => progress.onInference(p),
   });
@@ -48,17 +60,19 @@ export async function runPlan(
       project,
       store,
       plan,
+      runId,
       storageRoot: storageRootOf(project.dir),
       ...(options.concurrency !== undefined ? { concurrency: options.concurrency } : {}),
       signal: cancel.signal,
       maxCostUsd: options.maxCostUsd,
-      resumedFrom: options.resumedFrom,
+      resumedFrom: chain[0] ?? null,
       runOptions: {
         ...(options.concurrency !== undefined ? { concurrency: options.concurrency } : {}),
         ...(options.noCache ? { noCache: true } : {}),
       },
       onEvent: (event) => progress.onEvent(event),
       inference: (step) => stepInference(runtime, step),
+      flushInference: () => runtime.ledger.flush(),
       log: (assetKey, partitionKey, level, message) => {
         const where = partitionKey === null ? assetKey : `${assetKey}[${partitionKey}]`;
         progress.log(`[${where}]${level === "info" ? "" : ` ${level}:`} ${message}`);
@@ -97,6 +111,7 @@ function printResult(ctx: CliContext, result: RunResult, json: boolean): void {
         })),
       }),
     );
+    printResumeHint(ctx, result);
     return;
   }
   const table = new Table({
@@ -125,4 +140,14 @@ function printResult(ctx: CliContext, result: RunResult, json: boolean): void {
   writeLine(ctx.io.stdout, table.toString());
   writeLine(ctx.io.stdout, `run ${result.runId} ${result.status}; cost $${costUsd}`);
   if (result.error !== null) writeLine(ctx.io.stderr, `strata: ${result.error}`);
+  printResumeHint(ctx, result);
+}
+
+/** After a run that did not succeed: how to finish it (unless its error says so already). */
+function printResumeHint(ctx: CliContext, result: RunResult): void {
+  if (result.status === "succeeded" || result.error?.includes("strata runs resume")) return;
+  writeLine(
+    ctx.io.stderr,
+    `strata: finish it later without paying again for answered documents: strata runs resume ${result.runId}`,
+  );
 }

@@ -24,6 +24,7 @@ export class RunProgress {
   #total = 0;
   #finished = 0;
   #timer: NodeJS.Timeout | undefined;
+  #closed = false;
 
   constructor(stream: Stream, options: { readonly quiet?: boolean } = {}) {
     this.#stream = stream;
@@ -65,8 +66,10 @@ export class RunProgress {
     this.#line(line);
   }
 
-  /** Removes the live lines; call before printing the summary. */
+  /** Removes the live lines for good; call before printing the summary or exiting. */
   done(): void {
+    if (this.#closed) return;
+    this.#closed = true;
     if (this.#timer !== undefined) clearInterval(this.#timer);
     this.#live?.clear();
     this.#live?.done();
@@ -79,7 +82,7 @@ export class RunProgress {
   }
 
   #render(): void {
-    if (this.#live === undefined) return;
+    if (this.#live === undefined || this.#closed) return;
     const now = Date.now();
     const lines = [...this.#running.values()].map(({ step, startedAt }) => {
       const elapsed = now - startedAt;

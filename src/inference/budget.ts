@@ -4,10 +4,11 @@ import { fromNanos, type Nanos, toNanos } from "../util/decimal.js";
 /**
  * A run's `--max-cost` as a reservation: before each call an upper-bound estimate is reserved,
  * after it the reservation is settled to the real cost. Calls that cannot be reserved are not
- * made, so concurrent calls overshoot the cap by at most their own estimate error.
+ * made, so concurrent calls overshoot the cap by at most their own estimate error. A resumed
+ * run starts from what the runs it resumes spent: the cap covers the whole chain.
  *
  * @example
- * const budget = new Budget("5.00");
+ * const budget = new Budget("5.00", "1.25"); // $3.75 left
  * const ticket = budget.reserve(estimate); if (ticket === null) stop(); ... budget.settle(ticket, actual);
  */
 export class Budget {
@@ -16,11 +17,12 @@ export class Budget {
   #reserved: Nanos = 0n;
   #exhausted = false;
 
-  constructor(capUsd: string | null) {
+  constructor(capUsd: string | null, spentBeforeUsd = "0") {
     this.cap = capUsd === null ? null : toNanos(capUsd);
+    this.#spent = toNanos(spentBeforeUsd);
   }
 
-  /** Spent so far in this run, in nano-dollars. */
+  /** Spent so far by this run and the runs it resumes, in nano-dollars. */
   get spent(): Nanos {
     return this.#spent;
   }

@@ -76,10 +76,12 @@ async function fanOut<I, O>(
   const release = runtime.sharedRequests.hold(hashes);
   let answers: Map<string, CachedAnswer>;
   try {
-    // Requests the ledger has answered before are answered from it, for any model of the chain.
-    answers = runtime.noCache
-      ? new Map<string, CachedAnswer>()
-      : await findCachedAnswers(runtime.db, hashes);
+    // Requests the ledger has answered before are answered from it, for any model of the chain
+    // (with --no-cache, only answers of this run and of the runs it resumes).
+    answers =
+      runtime.cacheRuns?.length === 0
+        ? new Map<string, CachedAnswer>()
+        : await findCachedAnswers(runtime.db, hashes, runtime.cacheRuns ?? undefined);
   } catch (error) {
     release();
     throw error;

@@ -85,8 +85,14 @@ export interface InferenceRuntimeOptions {
   readonly env: NodeJS.ProcessEnv;
   /** `--max-cost` in USD, or null for no cap. */
   readonly maxCostUsd: string | null;
-  /** `--no-cache`: call the endpoint even for requests the ledger has answered. */
+  /** What the runs this one resumes spent (exact decimal): it counts against `maxCostUsd`. */
+  readonly spentBeforeUsd?: string;
+  /**
+   * `--no-cache`: call the endpoint even for requests the ledger has answered, except those
+   * answered by `reuseRuns` (the run itself and the runs it resumes).
+   */
   readonly noCache?: boolean;
+  readonly reuseRuns?: ReadonlyArray<string>;
   readonly ledger?: CostLedgerOptions;
   readonly onProgress?: (progress: InferenceProgress) => void;
 }
@@ -105,6 +111,8 @@ export class InferenceRuntime {
   readonly ledger: CostLedger;
   readonly budget: Budget;
   readonly noCache: boolean;
+  /** The runs whose answers the cache may give: null for every run's. */
+  readonly cacheRuns: ReadonlyArray<string> | null;
   readonly onProgress: ((progress: InferenceProgress) => void) | undefined;
   readonly db: Kysely<Database>;
   /** The run's calls by request hash: an identical request is sent once per run. */
@@ -125,8 +133,9 @@ export class InferenceRuntime {
     this.#env = options.env;
     this.db = options.db;
     this.ledger = new CostLedger(options.db, options.ledger);
-    this.budget = new Budget(options.maxCostUsd);
+    this.budget = new Budget(options.maxCostUsd, options.spentBeforeUsd);
     this.noCache = options.noCache === true;
+    this.cacheRuns = this.noCache ? (options.reuseRuns ?? []) : null;
     this.onProgress = options.onProgress;
     registerApiKeys(options.project, options.env);
   }

@@ -73,12 +73,52 @@ export function planMaterialization(graph: AssetGraph, request: PlanRequest): Ma
   const ordered = graph.toposort().filter((k) => inPlan.has(k));
   const partitioned = ordered.map((k) => graph.get(k)).filter((a) => a.partitions !== null);
   const partitionKeys = resolvePartitionKeys(partitioned, request);
+  const steps = buildSteps(graph, ordered, (asset) =>
+    asset.partitions === null ? [null] : partitionKeys,
+  );
+  return { selection: request.selection, partitionKeys, steps };
+}
 
+/**
+ * The plan of exactly `steps` (asset partitions of `graph`, e.g. those a run recorded), in
+ * dependency order: what `strata runs resume` replays. Every asset must be in the graph.
+ *
+ * @example
+ * const plan = planSteps(graph, { selection: "*", partitionKeys: [], steps: [{ assetKey: "a", partitionKey: null }] });
+ */
+export function planSteps(
+  graph: AssetGraph,
+  request: {
+    readonly selection: string;
+    readonly partitionKeys: ReadonlyArray<string>;
+    readonly steps: ReadonlyArray<{
+      readonly assetKey: AssetKey;
+      readonly partitionKey: string | null;
+    }>;
+  },
+): MaterializationPlan {
+  const partitionsOf = new Map<AssetKey, Array<string | null>>();
+  for (const s of request.steps) {
+    const keys = partitionsOf.get(s.assetKey) ?? [];
+    if (!keys.includes(s.partitionKey)) keys.push(s.partitionKey);
+    partitionsOf.set(s.assetKey, keys);
+  }
+  const ordered = graph.toposort().filter((k) => partitionsOf.has(k));
+  const steps = buildSteps(graph, ordered, (asset) => partitionsOf.get(asset.key) ?? []);
+  return { selection: request.selection, partitionKeys: request.partitionKeys, steps };
+}
+
+/** The steps of `ordered` (keys in dependency order), each asset for its partition keys. */
+function buildSteps(
+  graph: AssetGraph,
+  ordered: ReadonlyArray<AssetKey>,
+  partitionsOf: (asset: AssetDefinition<object>) => ReadonlyArray<string | null>,
+): PlanStep[] {
   const steps: PlanStep[] = [];
   const stepsOf = new Map<AssetKey, string[]>();
   for (const key of ordered) {
     const asset = graph.get(key);
-    const keys: ReadonlyArray<string | null> = asset.partitions === null ? [null] : partitionKeys;
+    const keys = partitionsOf(asset);
     const ids: string[] = [];
     for (const partitionKey of keys) {
       const inputs = asset.deps.map((dep) => plannedInput(asset, dep, partitionKey, graph));
@@ -105,7 +145,7 @@ export function planMaterialization(graph: AssetGraph, request: PlanRequest): Ma
     }
     stepsOf.set(key, ids);
   }
-  return { selection: request.selection, partitionKeys, steps };
+  return steps;
 }
 
 /** The id of the step building `key` (partition `partitionKey`). */

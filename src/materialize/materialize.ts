@@ -59,12 +59,15 @@ export type RunEvent =
   | { readonly type: "step_started"; readonly step: PlanStep }
   | { readonly type: "step_finished"; readonly step: PlanStep; readonly result: StepResult };
 
+type ProjectRef = { readonly definition: ProjectDefinition; readonly graph: AssetGraph };
+
 /** Creates the inference runtime of one step (see the inference layer). */
 export type InferenceFactory = (step: InferenceStep) => StepInference;
 
 /** What {@link materialize} needs. */
 export interface MaterializeOptions {
-  readonly project: { readonly definition: ProjectDefinition; readonly graph: AssetGraph };
+  /** `name` and `file` are recorded on the run: a resume names the project that started it. */
+  readonly project: ProjectRef & { readonly name?: string; readonly file?: string };
   readonly store: Store;
   readonly plan: MaterializationPlan;
   /** Where Arrow files go: `<project dir>/.strata/storage`. */
@@ -76,6 +79,8 @@ export interface MaterializeOptions {
   readonly log?: LogSink;
   readonly onEvent?: (event: RunEvent) => void;
   readonly inference?: InferenceFactory;
+  /** Writes the inference's buffered ledger rows: called before stopped steps' costs are read. */
+  readonly flushInference?: () => Promise<void>;
   /** Recorded on the run row, so `strata runs resume` can replay the request. */
   readonly runOptions?: Readonly<Record<string, unknown>>;
   readonly maxCostUsd?: string | null;
@@ -145,6 +150,8 @@ async function runLocked(
       options: options.runOptions ?? {},
       maxCostUsd: options.maxCostUsd ?? null,
       resumedFrom: options.resumedFrom ?? null,
+      project:
+        project.name === undefined ? null : { name: project.name, file: project.file ?? null },
     },
     plan.steps.map((s) => ({
       id: materializationIds.get(s.id)!,
@@ -163,6 +170,8 @@ async function runLocked(
   const results = new Map<string, StepResult>();
   // Steps the executor gave up on (canceled past the grace period): they must write nothing more.
   const closed = new Set<string>();
+  // Steps that called ctx.infer: what they spent is on the ledger, however they ended.
+  const inferred = new Set<string>();
   let budgetExceeded = false;
   const log: LogSink = options.log ?? (() => {});
 
@@ -195,6 +204,7 @@ async function runLocked(
           : {
               infer: (items, spec) => {
                 usedInference = true;
+                inferred.add(step.id);
                 return inference.infer(items, spec);
               },
             },
@@ -296,6 +306,8 @@ async function runLocked(
     cancelGraceMs: options.cancelGraceMs,
   });
   for (const step of plan.steps) if (!results.has(step.id)) closed.add(step.id);
+  const abandoned = plan.steps.some((s) => inferred.has(s.id) && closed.has(s.id));
+  if (abandoned) await options.flushInference?.().catch(() => {});
 
   // Steps that never ran (skipped, canceled), or whose bookkeeping itself failed, get their
   // rows and results now.
@@ -315,6 +327,13 @@ async function runLocked(
           ? "the step ended without a result"
           : outcome.reason;
     recorder.ended(materializationId, status, reason, new Date());
+    // A step stopped while running keeps the tokens and cost it spent (its own result's, else
+    // the ledger's when the executor gave up on it before it could report them).
+    const spent =
+      known ??
+      (inferred.has(step.id)
+        ? await totalMaterializationCost(db, materializationId).catch(() => ZERO_COST)
+        : ZERO_COST);
     results.set(step.id, {
       id: step.id,
       materializationId,
@@ -322,9 +341,12 @@ async function runLocked(
       partitionKey: step.partitionKey,
       status,
       rows: null,
-      durationMs: null,
+      durationMs: known?.durationMs ?? null,
       error: reason,
-      ...ZERO_COST,
+      promptTokens: spent.promptTokens,
+      cachedTokens: spent.cachedTokens,
+      completionTokens: spent.completionTokens,
+      costUsd: spent.costUsd,
     });
   }
 

@@ -401,7 +401,7 @@ async function writeBatch(
 /**
  * The earliest succeeded, billed call with an answer for each of `hashes`: what answers an
  * identical request without calling the endpoint. An empty answer is never one, also on rows
- * that versions recording it as a success wrote.
+ * that versions recording it as a success wrote. With `runIds`, only calls of those runs answer.
  *
  * @example
  * const answers = await findCachedAnswers(store.db, hashes);
@@ -409,6 +409,7 @@ async function writeBatch(
 export async function findCachedAnswers(
   db: Kysely<Database>,
   hashes: ReadonlyArray<string>,
+  runIds?: ReadonlyArray<string>,
 ): Promise<Map<string, CachedAnswer>> {
   const answers = new Map<string, CachedAnswer>();
   const unique = [...new Set(hashes)];
@@ -423,6 +424,7 @@ export async function findCachedAnswers(
       .where("cache_hit", "=", false)
       .where("output", "is not", null)
       .where("output", "<>", "")
+      .$if(runIds !== undefined, (q) => q.where(sql<boolean>`run_id = any(${runIds}::text[])`))
       .orderBy("request_hash")
       .orderBy("id")
       .execute();

@@ -39,6 +39,8 @@ export interface RunsTable {
   hostname: string | null;
   resumed_from: string | null;
   calls_dispatched: Counter;
+  project: string | null;
+  project_file: string | null;
 }
 
 /** `strata.materializations` */

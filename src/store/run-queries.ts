@@ -15,6 +15,9 @@ export interface RunSummary {
   readonly costUsd: string;
   readonly options: Readonly<Record<string, unknown>>;
   readonly resumedFrom: string | null;
+  /** The project that started it (null for runs recorded before strata kept it). */
+  readonly project: string | null;
+  readonly projectFile: string | null;
 }
 
 /** One step of a run as `strata runs show` prints it. */
@@ -49,6 +52,8 @@ function runsQuery(db: Kysely<Database>) {
       "r.max_cost_usd",
       "r.options",
       "r.resumed_from",
+      "r.project",
+      "r.project_file",
       sql<string>`coalesce(c.cost_usd, 0)::text`.as("cost_usd"),
     ]);
 }
@@ -68,6 +73,8 @@ function toSummary(r: RunRow): RunSummary {
     costUsd: r.cost_usd,
     options: r.options,
     resumedFrom: r.resumed_from,
+    project: r.project,
+    projectFile: r.project_file,
   };
 }
 

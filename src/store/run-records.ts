@@ -1,5 +1,6 @@
 import { hostname } from "node:os";
 import { type Kysely, sql } from "kysely";
+import { StrataError } from "../errors.js";
 import { isProcessAlive } from "../util/process-liveness.js";
 import type { Database, RunStatus } from "./database.js";
 import { storableMessage } from "./stored-text.js";
@@ -12,6 +13,8 @@ export interface NewRun {
   readonly options: Readonly<Record<string, unknown>>;
   readonly maxCostUsd: string | null;
   readonly resumedFrom: string | null;
+  /** The project that started it: `defineProject({ name })` (or its directory's name) and file. */
+  readonly project?: { readonly name: string; readonly file: string | null } | null;
 }
 
 /** A step planned in a run, recorded before anything runs. */
@@ -34,7 +37,9 @@ export interface MaterializationSuccess {
 }
 
 /**
- * Writes a run and its planned steps in one transaction, owned by this process.
+ * Writes a run and its planned steps in one transaction, owned by this process. A resume is
+ * refused (`run_not_resumable`) when another run already resumed the same run: two resumes
+ * started at once serialize on the resumed run's row, and the second one records nothing.
  *
  * @example
  * await recordRunStart(db, run, steps);
@@ -45,6 +50,25 @@ export async function recordRunStart(
   steps: ReadonlyArray<PlannedMaterialization>,
 ): Promise<void> {
   await db.transaction().execute(async (trx) => {
+    if (run.resumedFrom !== null) {
+      await trx
+        .selectFrom("strata.runs")
+        .select("id")
+        .where("id", "=", run.resumedFrom)
+        .forUpdate()
+        .execute();
+      const newer = await trx
+        .selectFrom("strata.runs")
+        .select("id")
+        .where("resumed_from", "=", run.resumedFrom)
+        .executeTakeFirst();
+      if (newer !== undefined) {
+        throw new StrataError(
+          "run_not_resumable",
+          `run ${run.resumedFrom} was already resumed by run ${newer.id}; resume that one instead: strata runs resume ${newer.id}`,
+        );
+      }
+    }
     await trx
       .insertInto("strata.runs")
       .values({
@@ -57,6 +81,8 @@ export async function recordRunStart(
         pid: process.pid,
         hostname: hostname(),
         resumed_from: run.resumedFrom,
+        project: run.project?.name ?? null,
+        project_file: run.project?.file ?? null,
       })
       .execute();
     for (let i = 0; i < steps.length; i += 2_000) {

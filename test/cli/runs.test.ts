@@ -2,6 +2,7 @@ import { describe, expect, it } from "vitest";
 import { type BackendProject, withBackendProject } from "../helpers/backend-project.js";
 import { CLI_TEST_OPTIONS } from "../helpers/project-fixture.js";
 import { type CliResult, startCliProcess } from "../helpers/run-cli.js";
+import { BACKENDS } from "../helpers/test-store.js";
 
 // These tests run the compiled CLI (`npm test` builds it first; run `npm run build` before
 // running vitest directly), each in its own project directory with its own embedded database.
@@ -69,6 +70,8 @@ interface RunShow {
   id: string;
   status: string;
   error: string | null;
+  resumedFrom?: string | null;
+  resumedBy?: string | null;
   steps: Array<{ key: string; status: string; error: string | null; rows: number | null }>;
 }
 
@@ -233,4 +236,140 @@ describe.concurrent("strata materialize interrupted with Ctrl-C", CLI_TEST_OPTIO
         last: { status: "canceled", error: expect.stringContaining("process ended") },
       });
     }));
+});
+
+/** `a` → `b` → `c`; `b` fails until the file `b-ok` exists in the project directory. */
+function flakyProject(name: string): string {
+  return `import { existsSync } from "node:fs";
+import { asset, defineProject } from "strata";
+
+export const a = asset({ key: "a", compute: async () => [{ id: 1 }] });
+export const b = asset({
+  key: "b",
+  deps: { a },
+  compute: async () => {
+    if (!existsSync("b-ok")) throw new Error("b is not ready");
+    return [{ id: 1 }];
+  },
+});
+export const c = asset({ key: "c", deps: { b }, compute: async () => [{ id: 1 }] });
+
+export default defineProject({ name: ${JSON.stringify(name)}, assets: [a, b, c] });
+`;
+}
+
+interface ResumeJson {
+  runId: string;
+  status: string;
+  assets: Array<{ key: string; status: string }>;
+}
+
+/** Exit code 2, nothing on stdout, one line on stderr: the line. */
+function refusedLine(result: CliResult): string {
+  expect(result.code, result.stderr).toBe(2);
+  expect(result.stdout).toBe("");
+  const lines = result.stderr.trim().split("\n");
+  expect(lines).toHaveLength(1);
+  return lines[0]!;
+}
+
+describe.each(BACKENDS)("strata runs resume on %s", (backend) => {
+  it(
+    "shows which run a resume resumed, and resumes a chain only at its newest run",
+    CLI_TEST_OPTIONS,
+    () =>
+      withBackendProject(backend, flakyProject("flaky"), async (project) => {
+        const failed = await project.cli(["materialize", "--select", "*", "--json"]);
+        expect(failed.code, failed.stderr).toBe(1);
+        const first = (JSON.parse(failed.stdout) as ResumeJson).runId;
+        const again = await project.cli(["runs", "resume", first, "--json"]);
+        expect(again.code, again.stderr).toBe(1);
+        const second = (JSON.parse(again.stdout) as ResumeJson).runId;
+
+        const runs = (await listRuns(project)) as Array<
+          RunListItem & { resumedFrom: string | null }
+        >;
+        expect(runs.map((r) => [r.id, r.resumedFrom])).toEqual([
+          [second, first],
+          [first, null],
+        ]);
+        expect(ok(await project.cli(["runs"])).stdout).toContain(`resumed from ${first}`);
+        expect(ok(await project.cli(["runs", "show", second])).stdout).toContain(
+          `resumed from ${first}`,
+        );
+        expect(await showRun(project, first)).toMatchObject({
+          resumedFrom: null,
+          resumedBy: second,
+        });
+
+        // the older run of the chain is refused, naming the newer one
+        const older = refusedLine(await project.cli(["runs", "resume", first]));
+        expect(older).toContain(`run ${first} was already resumed by run ${second}`);
+        expect(older).toContain(`strata runs resume ${second}`);
+
+        await project.project.write({ "b-ok": "" });
+        const done = await project.cli(["runs", "resume", second, "--json"]);
+        expect(done.code, done.stderr).toBe(0);
+        const third = JSON.parse(done.stdout) as ResumeJson;
+        expect(third.status).toBe("succeeded");
+        expect(third.assets.map((s) => s.key)).toEqual(["b", "c"]);
+
+        expect(refusedLine(await project.cli(["runs", "resume", third.runId]))).toContain(
+          `run ${third.runId} succeeded; there is nothing to resume`,
+        );
+        const finished = refusedLine(await project.cli(["runs", "resume", first]));
+        expect(finished).toContain(`already resumed by run ${second}`);
+        expect(finished).toContain(`run ${third.runId}`);
+        expect(finished).toContain("succeeded");
+        expect(await listRuns(project)).toHaveLength(3);
+      }),
+  );
+
+  it(
+    "refuses a run of another project, and steps the project no longer has, building nothing",
+    CLI_TEST_OPTIONS,
+    () =>
+      withBackendProject(
+        backend,
+        {
+          "strata.config.ts": flakyProject("alpha"),
+          // another project sharing the database (and the asset "a", but not "b" or "c")
+          "other.ts": `import { asset, defineProject } from "strata";
+export const a = asset({ key: "a", compute: async () => [{ id: 2 }] });
+export const x = asset({ key: "x", deps: { a }, compute: async () => [{ id: 2 }] });
+export default defineProject({ name: "beta", assets: [a, x] });
+`,
+        },
+        async (project) => {
+          const failed = await project.cli(["materialize", "--select", "*", "--json"]);
+          expect(failed.code, failed.stderr).toBe(1);
+          const run = (JSON.parse(failed.stdout) as ResumeJson).runId;
+
+          const other = refusedLine(
+            await project.cli(["--project", "other.ts", "runs", "resume", run]),
+          );
+          expect(other).toContain(`run ${run} belongs to project "alpha"`);
+          expect(other).toContain(project.project.file);
+          expect(other).toContain('"b"');
+
+          // the project itself lost an asset the run planned
+          await project.project.write({
+            "strata.config.ts": `import { asset, defineProject } from "strata";
+export const a = asset({ key: "a", compute: async () => [{ id: 1 }] });
+export const c = asset({ key: "c", deps: { a }, compute: async () => [{ id: 1 }] });
+export default defineProject({ name: "alpha", assets: [a, c] });
+`,
+          });
+          const lost = refusedLine(await project.cli(["runs", "resume", run]));
+          expect(lost).toContain(`run ${run} planned`);
+          expect(lost).toContain('"b"');
+          expect(lost).not.toContain('"c"');
+
+          const runs = await listRuns(project);
+          expect(runs.map((r) => r.id)).toEqual([run]);
+          const show = await showRun(project, run);
+          expect(show.steps.map((s) => s.key)).toEqual(["a", "b", "c"]);
+        },
+      ),
+  );
 });

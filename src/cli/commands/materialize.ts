@@ -63,7 +63,6 @@ export function registerMaterializeCommand(program: Command, run: CommandRunner)
           concurrency,
           noCache: !options.cache,
           json: options.json === true,
-          resumedFrom: null,
         });
         return result.status === "succeeded" ? EXIT_OK : EXIT_FAILED;
       }),

@@ -2,19 +2,16 @@ import { rm } from "node:fs/promises";
 import Table from "cli-table3";
 import type { Command } from "commander";
 import { StrataError } from "../../errors.js";
-import {
-  planMaterialization,
-  remainingPlan,
-  stepId,
-} from "../../materialize/materialization-plan.js";
+import { planResume } from "../../materialize/resume-plan.js";
 import { callsLostInFlight } from "../../store/cost-ledger.js";
 import { pruneRuns } from "../../store/retention.js";
+import { runChainSummary } from "../../store/run-chain.js";
 import {
   findRun,
   listRuns,
+  type RunSummary,
   runInputs,
   runSteps,
-  succeededInRunChain,
 } from "../../store/run-queries.js";
 import type { CliContext } from "../cli-context.js";
 import { writeLine } from "../cli-io.js";
@@ -49,7 +46,9 @@ export function registerRunsCommands(program: Command, run: CommandRunner): void
                 finishedAt: r.finishedAt?.toISOString() ?? null,
                 durationMs: durationOf(r.startedAt, r.finishedAt),
                 costUsd: r.costUsd,
+                maxCostUsd: r.maxCostUsd,
                 error: r.error,
+                resumedFrom: r.resumedFrom,
               })),
             ),
           );
@@ -69,7 +68,7 @@ export function registerRunsCommands(program: Command, run: CommandRunner): void
         for (const r of list) {
           const duration = durationOf(r.startedAt, r.finishedAt);
           table.push([
-            r.id,
+            r.resumedFrom === null ? r.id : `${r.id}\n  resumed from ${r.resumedFrom}`,
             r.status,
             r.selection + (r.partitions.length > 0 ? ` [${r.partitions.join(", ")}]` : ""),
             r.startedAt.toISOString(),
@@ -97,6 +96,7 @@ export function registerRunsCommands(program: Command, run: CommandRunner): void
         const options = command.optsWithGlobals<{ json?: boolean; lineage?: boolean }>();
         const store = await ctx.store();
         const summary = await findRun(store.db, id);
+        const chain = await runChainSummary(store.db, summary.id);
         const steps = await runSteps(store.db, summary.id);
         const inputs = options.lineage ? await runInputs(store.db, summary.id) : [];
         const inputsOf = (materializationId: string) =>
@@ -121,8 +121,11 @@ export function registerRunsCommands(program: Command, run: CommandRunner): void
               startedAt: summary.startedAt.toISOString(),
               finishedAt: summary.finishedAt?.toISOString() ?? null,
               costUsd: summary.costUsd,
+              maxCostUsd: summary.maxCostUsd,
+              spentUsd: chain.spentUsd,
               error: summary.error,
               resumedFrom: summary.resumedFrom,
+              resumedBy: chain.resumedBy,
               steps: steps.map((s) => ({
                 materializationId: s.materializationId,
                 key: s.assetKey,
@@ -150,7 +153,11 @@ export function registerRunsCommands(program: Command, run: CommandRunner): void
         writeLine(ctx.io.stdout, `  started   ${summary.startedAt.toISOString()}`);
         if (summary.finishedAt !== null)
           writeLine(ctx.io.stdout, `  finished  ${summary.finishedAt.toISOString()}`);
+        if (summary.resumedFrom !== null)
+          writeLine(ctx.io.stdout, `  resumed from ${summary.resumedFrom}`);
+        if (chain.resumedBy !== null) writeLine(ctx.io.stdout, `  resumed by ${chain.resumedBy}`);
         writeLine(ctx.io.stdout, `  cost      $${summary.costUsd}`);
+        writeLine(ctx.io.stdout, `  ${budgetLine(summary, chain.spentUsd)}`);
         if (summary.error !== null) writeLine(ctx.io.stdout, `  error     ${summary.error}`);
         const withErrors = steps.some((s) => s.error !== null);
         const table = new Table({
@@ -219,60 +226,40 @@ function registerResume(runs: Command, run: CommandRunner): void {
       "finish a failed, canceled or budget-stopped run, paying only for unanswered documents",
     )
     .argument("<id>", "run id (or a unique prefix)")
-    .option("--max-cost <usd>", "the cap for the resumed run (default: the original run's)")
+    .option(
+      "--max-cost <usd>",
+      "raise the cap, which covers the run and all its resumes together (default: the run's cap)",
+    )
     .option("--concurrency <n>", "assets built at once")
     .option("--json", "print the result as JSON and nothing else on stdout")
     .action((id: string, _options: ResumeOptions, command: Command) =>
       run(async (ctx: CliContext) => {
         const options = command.optsWithGlobals<ResumeOptions>();
         const maxCost = options.maxCost === undefined ? undefined : parseUsd(options.maxCost);
+        const concurrency =
+          options.concurrency === undefined
+            ? undefined
+            : parsePositiveInt(options.concurrency, "--concurrency");
         const { project, store } = await ctx.projectAndStore();
-        const original = await findRun(store.db, id);
-        if (original.status === "running") {
-          throw new StrataError(
-            "run_not_resumable",
-            `run ${original.id} is still running; wait for it, or cancel it with Ctrl-C, then resume`,
-          );
-        }
-        if (original.status === "succeeded") {
-          throw new StrataError(
-            "run_not_resumable",
-            `run ${original.id} succeeded; there is nothing to resume`,
-          );
-        }
-        const plan = planMaterialization(project.graph, {
-          selection: original.selection,
-          partitions: original.partitions,
+        const resume = await planResume({
+          db: store.db,
+          project,
+          run: id,
+          ...(maxCost !== undefined ? { maxCostUsd: maxCost } : {}),
         });
-        const done = new Set(
-          (await succeededInRunChain(store.db, original.id)).map((s) =>
-            stepId(s.assetKey, s.partitionKey),
-          ),
-        );
-        const rest = remainingPlan(plan, done);
-        if (rest.steps.length === 0) {
-          throw new StrataError(
-            "run_not_resumable",
-            `every step of run ${original.id} has succeeded; there is nothing to resume`,
-          );
-        }
-        const lost = await callsLostInFlight(store.db, original.id);
+        const lost = await callsLostInFlight(store.db, resume.run.id);
         if (lost > 0) {
           writeLine(
             ctx.io.stderr,
-            `strata: run ${original.id} had ${lost} call(s) in flight when it stopped; the endpoint may have billed them without strata recording the answers`,
+            `strata: run ${resume.run.id} had ${lost} call(s) in flight when it stopped; the endpoint may have billed them without strata recording the answers`,
           );
         }
-        const saved = original.options as { concurrency?: number; noCache?: boolean };
-        const result = await runPlan(ctx, project, store, rest, {
-          maxCostUsd: maxCost ?? original.maxCostUsd,
-          concurrency:
-            options.concurrency !== undefined
-              ? parsePositiveInt(options.concurrency, "--concurrency")
-              : saved.concurrency,
-          noCache: saved.noCache === true,
+        const result = await runPlan(ctx, project, store, resume.plan, {
+          maxCostUsd: resume.maxCostUsd,
+          concurrency: concurrency ?? resume.concurrency,
+          noCache: resume.noCache,
           json: options.json === true,
-          resumedFrom: original.id,
+          resumes: { chain: resume.chain, spentUsd: resume.spentUsd },
         });
         return result.status === "succeeded" ? EXIT_OK : EXIT_FAILED;
       }),
@@ -329,6 +316,14 @@ function registerPrune(runs: Command, run: CommandRunner): void {
         }
       }),
     );
+}
+
+/** `budget    $0.0011 spent of $0.002 (with the runs it resumes)`, or spent with no cap. */
+function budgetLine(run: RunSummary, spentUsd: string): string {
+  const whose = run.resumedFrom === null ? "" : " (with the runs it resumes)";
+  return run.maxCostUsd === null
+    ? `budget    no cap; $${spentUsd} spent${whose}`
+    : `budget    $${spentUsd} spent of $${run.maxCostUsd}${whose}`;
 }
 
 function durationOf(startedAt: Date, finishedAt: Date | null): number | null {
