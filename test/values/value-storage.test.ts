@@ -328,6 +328,18 @@ describe("normalizeComputeResult", () => {
     );
   });
 
+  it("refuses a Table-shaped value whose type contains itself in one line, without a stack overflow", () => {
+    const type: Record<string, unknown> = { typeId: 13 };
+    const field = { name: "x", type, nullable: true, metadata: new Map() };
+    type.children = [field];
+    const shaped = { numRows: 1, batches: [], schema: { fields: [field] } };
+    const error = strataErrorOf(() => normalizeComputeResult(shaped, "docs"));
+    expect(error.code).toBe("bad_value");
+    expect(error.message).toMatch(
+      /^asset "docs" returned an Arrow Table that could not be read \([^\n]*\); return rows/,
+    );
+  });
+
   it("names the column and row of a malformed row", () => {
     const error = strataErrorOf(() => normalizeComputeResult([{ a: 1 }, { a: "b" }], "x"));
     expect(error.code).toBe("bad_value");
