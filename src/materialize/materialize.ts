@@ -234,7 +234,7 @@ async function runLocked(
         step.partitionKey,
         materializationId,
       );
-      await writeArrowFile(path, table);
+      const { sha256 } = await writeArrowFile(path, table);
       const version = dataVersion({
         codeVersion: step.codeVersion,
         materializationId,
@@ -248,6 +248,7 @@ async function runLocked(
           dataVersion: version,
           rowCount: table.numRows,
           storagePath: path,
+          storageSha256: sha256,
           metadata: ctx.attachedMetadata,
           inputIds: resolved.materializationIds,
           startedAt,
