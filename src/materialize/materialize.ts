@@ -13,6 +13,7 @@ import { newId } from "../util/ids.js";
 import { writeArrowFile } from "../values/arrow-file.js";
 import { normalizeComputeResult } from "../values/compute-result.js";
 import { storagePath } from "../values/storage-path.js";
+import { removeStaleTempFilesOfSteps } from "../values/temp-file.js";
 import { dataVersion } from "./data-version.js";
 import { type Executor, InProcessExecutor, type StepOutcome } from "./executor.js";
 import type { MaterializationPlan, PlanStep } from "./materialization-plan.js";
@@ -154,6 +155,8 @@ async function runLocked(
     })),
   );
   options.onEvent?.({ type: "run_started", runId, plan });
+  // What writers killed mid-write left where this run writes goes, in the background.
+  const swept = removeStaleTempFilesOfSteps(options.storageRoot, plan.steps);
 
   // Step states are group-committed: a step hands its value on without waiting for the
   // database, and the run row is only written after every state is.
@@ -350,6 +353,7 @@ async function runLocked(
           ? "succeeded"
           : "failed";
   const error = status === "succeeded" ? null : summarizeFailure(steps, status);
+  await swept;
   await recordRunEnd(db, runId, status, error);
   return { runId, status, error, steps };
 }

@@ -1,9 +1,10 @@
-import { createHash, randomUUID } from "node:crypto";
+import { createHash } from "node:crypto";
 import { mkdirSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { mkdir, open, readFile, rename, rm } from "node:fs/promises";
 import { dirname } from "node:path";
 import { RecordBatchFileWriter, type Table, tableFromIPC } from "apache-arrow";
 import { StrataError } from "../errors.js";
+import { tempPathFor } from "./temp-file.js";
 
 /** The first bytes of every Arrow IPC file (the stream format has no magic). */
 const ARROW_FILE_MAGIC = Buffer.from("ARROW1", "latin1");
@@ -19,8 +20,9 @@ export interface WrittenArrowFile {
  * Writes a Table as an Arrow IPC file and returns its size and SHA-256, which the caller records
  * so that a later read can tell the file was changed ({@link readArrowFile}).
  *
- * The bytes go to a temporary file in the same directory and are then renamed onto `path`, so a
- * reader sees either no file or the whole file, never a torn one.
+ * The bytes go to a temporary file in the same directory ({@link tempPathFor}) and are then
+ * renamed onto `path`, so a reader sees either no file or the whole file, never a torn one. What
+ * a writer killed mid-write leaves is removed by `removeStaleTempFiles`.
  *
  * @example
  * const { bytes, sha256 } = await writeArrowFile("/tmp/strata/docs.arrow", rowsToTable(rows, "docs"));
@@ -39,7 +41,7 @@ export async function writeArrowFile(path: string, table: Table): Promise<Writte
   }
   const sha256 = hash.digest("hex");
   const dir = dirname(path);
-  const temp = `${path}.${process.pid}.${randomUUID()}.tmp`;
+  const temp = tempPathFor(path);
   // No fsync per file: a killed process loses nothing that was written, and the rename below
   // already keeps readers from ever seeing a torn file. Syncing each file made a trivial step
   // wait ~7 ms on disk.

@@ -1,4 +1,5 @@
 import { createHash } from "node:crypto";
+import { existsSync } from "node:fs";
 import { readFile, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -12,7 +13,9 @@ import {
 } from "../../src/materialize/materialization-plan.js";
 import { materialize, type RunResult } from "../../src/materialize/materialize.js";
 import { readArrowFile } from "../../src/values/arrow-file.js";
+import { storageDir } from "../../src/values/storage-path.js";
 import { createTempDir } from "../helpers/temp-dir.js";
+import { startTempFileWriter, type TempFileWriter } from "../helpers/temp-file-writer.js";
 import { BACKENDS, createTestStore, type TestStore } from "../helpers/test-store.js";
 
 // What materialize writes to and reads from the Arrow files of a project: checksums, column
@@ -145,6 +148,28 @@ describe.each(BACKENDS)("stored values on %s", (backend) => {
           [0.5, 3],
         ]),
       ).toEqual(["Float64", "Float64"]);
+    });
+  });
+
+  describe("temporary files of killed writes", () => {
+    const writers: TempFileWriter[] = [];
+    afterAll(async () => {
+      for (const w of writers) await w.kill();
+    });
+
+    it("removes what a killed write left where the run writes, and keeps a live writer's", async () => {
+      const docs = asset({ key: "temp/docs", compute: () => [{ id: "d1" }] });
+      const dir = storageDir(storageRoot, "temp/docs", null);
+      const killed = await startTempFileWriter(join(dir, "m-killed.arrow"));
+      const live = await startTempFileWriter(join(dir, "m-live.arrow"));
+      writers.push(killed, live);
+      await killed.kill();
+      expect(existsSync(killed.tempPath)).toBe(true);
+
+      const result = await run([docs], { selection: "temp/docs", partitions: [] });
+      expect(result.status).toBe("succeeded");
+      expect(existsSync(killed.tempPath)).toBe(false);
+      expect(existsSync(live.tempPath)).toBe(true);
     });
   });
 
