@@ -13,7 +13,7 @@ import { newId } from "../util/ids.js";
 import { writeArrowFile } from "../values/arrow-file.js";
 import { normalizeComputeResult } from "../values/compute-result.js";
 import { storagePath } from "../values/storage-path.js";
-import { removeStaleTempFilesOfSteps } from "../values/temp-file.js";
+import { removeStaleTempFiles, stagingDir } from "../values/temp-file.js";
 import { dataVersion } from "./data-version.js";
 import { type Executor, InProcessExecutor, type StepOutcome } from "./executor.js";
 import type { MaterializationPlan, PlanStep } from "./materialization-plan.js";
@@ -155,8 +155,9 @@ async function runLocked(
     })),
   );
   options.onEvent?.({ type: "run_started", runId, plan });
-  // What writers killed mid-write left where this run writes goes, in the background.
-  const swept = removeStaleTempFilesOfSteps(options.storageRoot, plan.steps);
+  // What writes killed mid-way (SIGKILL) left goes, in the background: one directory read.
+  const staging = stagingDir(options.storageRoot);
+  const swept = removeStaleTempFiles(staging).catch(() => []);
 
   // Step states are group-committed: a step hands its value on without waiting for the
   // database, and the run row is only written after every state is.
@@ -237,7 +238,7 @@ async function runLocked(
         step.partitionKey,
         materializationId,
       );
-      const { sha256 } = await writeArrowFile(path, table);
+      const { sha256 } = await writeArrowFile(path, table, { tempDir: staging });
       const version = dataVersion({
         codeVersion: step.codeVersion,
         materializationId,

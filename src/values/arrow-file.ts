@@ -16,18 +16,32 @@ export interface WrittenArrowFile {
   readonly sha256: string;
 }
 
+/** Options of {@link writeArrowFile}. */
+export interface WriteArrowFileOptions {
+  /**
+   * Where the temporary file goes (default: next to `path`). A run writes every value through
+   * one staging directory (`stagingDir`), so what a killed write leaves is found with one
+   * directory read. On another filesystem than `path`, the write falls back to the default.
+   */
+  readonly tempDir?: string;
+}
+
 /**
  * Writes a Table as an Arrow IPC file and returns its size and SHA-256, which the caller records
  * so that a later read can tell the file was changed ({@link readArrowFile}).
  *
- * The bytes go to a temporary file in the same directory ({@link tempPathFor}) and are then
- * renamed onto `path`, so a reader sees either no file or the whole file, never a torn one. What
- * a writer killed mid-write leaves is removed by `removeStaleTempFiles`.
+ * The bytes go to a temporary file ({@link tempPathFor}) that is then renamed onto `path`, so a
+ * reader sees either no file or the whole file, never a torn one. What a writer killed mid-write
+ * leaves is removed by `removeStaleTempFiles`.
  *
  * @example
  * const { bytes, sha256 } = await writeArrowFile("/tmp/strata/docs.arrow", rowsToTable(rows, "docs"));
  */
-export async function writeArrowFile(path: string, table: Table): Promise<WrittenArrowFile> {
+export async function writeArrowFile(
+  path: string,
+  table: Table,
+  options: WriteArrowFileOptions = {},
+): Promise<WrittenArrowFile> {
   // the writer's chunks are views of the table's own buffers (plus padding and metadata), so
   // writing them with writev avoids the whole-file copy that tableToIPC would make
   const chunks: Uint8Array[] = [];
@@ -39,41 +53,46 @@ export async function writeArrowFile(path: string, table: Table): Promise<Writte
     hash.update(chunk);
     bytes += chunk.byteLength;
   }
-  const sha256 = hash.digest("hex");
+  const written = { bytes, sha256: hash.digest("hex") };
   const dir = dirname(path);
-  const temp = tempPathFor(path);
   // No fsync per file: a killed process loses nothing that was written, and the rename below
   // already keeps readers from ever seeing a torn file. Syncing each file made a trivial step
   // wait ~7 ms on disk.
-  if (bytes <= SYNC_WRITE_MAX_BYTES) {
-    // A small file is written synchronously: four thread-pool round trips cost a trivial step
-    // more than the write itself, and the event loop waits microseconds.
-    const whole = Buffer.concat(chunks, bytes);
+  // A small file is written synchronously: four thread-pool round trips cost a trivial step
+  // more than the write itself, and the event loop waits microseconds.
+  const whole = bytes <= SYNC_WRITE_MAX_BYTES ? Buffer.concat(chunks, bytes) : null;
+  let tempDir = options.tempDir ?? dir;
+  for (let attempt = 1; ; attempt++) {
+    const temp = tempPathFor(path, tempDir);
     try {
-      writeSmallFile(dir, temp, whole);
-      renameSync(temp, path);
+      if (whole !== null) {
+        ensureDirSync(tempDir);
+        ensureDirSync(dir);
+        writeFileSync(temp, whole);
+        renameSync(temp, path);
+      } else {
+        await ensureDir(tempDir);
+        await ensureDir(dir);
+        await writeChunks(temp, chunks, bytes);
+        await rename(temp, path);
+      }
+      return written;
     } catch (error) {
-      rmSync(temp, { force: true });
-      throw error;
+      if (whole !== null) rmSync(temp, { force: true });
+      else await rm(temp, { force: true });
+      const code = (error as NodeJS.ErrnoException).code;
+      if (attempt >= 3) throw error;
+      if (code === "ENOENT") {
+        // a directory was removed since (a prune, a cleanup): make it again
+        knownDirs.delete(tempDir);
+        knownDirs.delete(dir);
+      } else if (code === "EXDEV" && tempDir !== dir) {
+        tempDir = dir;
+      } else {
+        throw error;
+      }
     }
-    return { bytes, sha256 };
   }
-  await mkdir(dir, { recursive: true });
-  knownDirs.add(dir);
-  try {
-    const handle = await open(temp, "w");
-    try {
-      const { bytesWritten } = await handle.writev(chunks);
-      if (bytesWritten !== bytes) throw new Error(`short write: ${bytesWritten} of ${bytes} bytes`);
-    } finally {
-      await handle.close();
-    }
-    await rename(temp, path);
-  } catch (error) {
-    await rm(temp, { force: true });
-    throw error;
-  }
-  return { bytes, sha256 };
 }
 
 /** Files up to this size are written without leaving the event loop. */
@@ -82,20 +101,26 @@ const SYNC_WRITE_MAX_BYTES = 256 * 1024;
 /** Directories this process created or found, so a step does not ask the disk again. */
 const knownDirs = new Set<string>();
 
-function writeSmallFile(dir: string, file: string, bytes: Uint8Array): void {
-  if (knownDirs.has(dir)) {
-    try {
-      writeFileSync(file, bytes);
-      return;
-    } catch (error) {
-      // the directory was removed since (a prune, a cleanup): make it again
-      if ((error as NodeJS.ErrnoException).code !== "ENOENT") throw error;
-      knownDirs.delete(dir);
-    }
-  }
+function ensureDirSync(dir: string): void {
+  if (knownDirs.has(dir)) return;
   mkdirSync(dir, { recursive: true });
   knownDirs.add(dir);
-  writeFileSync(file, bytes);
+}
+
+async function ensureDir(dir: string): Promise<void> {
+  if (knownDirs.has(dir)) return;
+  await mkdir(dir, { recursive: true });
+  knownDirs.add(dir);
+}
+
+async function writeChunks(file: string, chunks: Uint8Array[], bytes: number): Promise<void> {
+  const handle = await open(file, "w");
+  try {
+    const { bytesWritten } = await handle.writev(chunks);
+    if (bytesWritten !== bytes) throw new Error(`short write: ${bytesWritten} of ${bytes} bytes`);
+  } finally {
+    await handle.close();
+  }
 }
 
 /** The materialization a stored file holds, so errors can name it and the file can be checked. */

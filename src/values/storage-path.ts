@@ -30,31 +30,6 @@ export function storagePath(
   partitionKey: string | null,
   materializationId: string,
 ): string {
-  const dir = storageDir(storageRoot, assetKey, partitionKey);
-  if (!isSafePathSegment(materializationId)) {
-    throw new StrataError(
-      "bad_value",
-      `materialization id ${JSON.stringify(materializationId)} cannot name a file; remove "/", "\\", ".." and NUL characters from it`,
-    );
-  }
-  return join(dir, `${materializationId}.arrow`);
-}
-
-/**
- * The directory holding the files of one asset partition:
- * `<storageRoot>/<asset key segments as directories>/<partition or __all__>`.
- *
- * @throws StrataError `invalid_key` for a malformed asset key, `bad_partition` for an unsafe
- *   partition key.
- *
- * @example
- * storageDir(".strata/storage", "raw/documents", null); // ".strata/storage/raw/documents/__all__"
- */
-export function storageDir(
-  storageRoot: string,
-  assetKey: string,
-  partitionKey: string | null,
-): string {
   if (!isValidAssetKey(assetKey)) {
     throw new StrataError(
       "invalid_key",
@@ -67,7 +42,18 @@ export function storageDir(
       `partition key ${JSON.stringify(partitionKey)} of asset "${assetKey}" cannot name a directory; remove "/", "\\", ".." and NUL characters from it`,
     );
   }
-  return join(storageRoot, ...assetKey.split("/"), partitionKey ?? UNPARTITIONED_DIR);
+  if (!isSafePathSegment(materializationId)) {
+    throw new StrataError(
+      "bad_value",
+      `materialization id ${JSON.stringify(materializationId)} cannot name a file; remove "/", "\\", ".." and NUL characters from it`,
+    );
+  }
+  return join(
+    storageRoot,
+    ...assetKey.split("/"),
+    partitionKey ?? UNPARTITIONED_DIR,
+    `${materializationId}.arrow`,
+  );
 }
 
 function isSafePathSegment(segment: string): boolean {

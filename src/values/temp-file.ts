@@ -2,9 +2,8 @@ import { createHash, randomUUID } from "node:crypto";
 import type { Dirent } from "node:fs";
 import { readdir, rm, stat } from "node:fs/promises";
 import { hostname } from "node:os";
-import { join } from "node:path";
+import { basename, dirname, join } from "node:path";
 import { isProcessAlive } from "../util/process-liveness.js";
-import { storageDir } from "./storage-path.js";
 
 /** A short, path-safe tag of this machine's hostname, so a pid is only judged on its own host. */
 const HOST_TAG = createHash("sha256").update(hostname()).digest("hex").slice(0, 8);
@@ -18,15 +17,27 @@ const TEMP_FILE =
   /^(.+?\.arrow)\.(\d+)\.(?:([0-9a-f]{8})\.)?[0-9a-f]{8}(?:-[0-9a-f]{4}){3}-[0-9a-f]{12}\.tmp$/;
 
 /**
- * The temporary file to write `path` through: in the same directory (so the rename is atomic),
- * named after the writing process and host so that {@link removeStaleTempFiles} can tell one a
- * killed writer left behind from one being written.
+ * The temporary file to write `path` through, in `dir` (default: next to `path`; it must be on
+ * the same filesystem for the rename to be atomic), named after the writing process and host so
+ * that {@link removeStaleTempFiles} can tell one a killed writer left from one being written.
  *
  * @example
- * tempPathFor("/s/docs/__all__/m1.arrow"); // "/s/docs/__all__/m1.arrow.4242.1a2b3c4d.<uuid>.tmp"
+ * tempPathFor("/s/docs/__all__/m1.arrow", "/s/.tmp"); // "/s/.tmp/m1.arrow.4242.1a2b3c4d.<uuid>.tmp"
  */
-export function tempPathFor(path: string): string {
-  return `${path}.${process.pid}.${HOST_TAG}.${randomUUID()}.tmp`;
+export function tempPathFor(path: string, dir: string = dirname(path)): string {
+  return join(dir, `${basename(path)}.${process.pid}.${HOST_TAG}.${randomUUID()}.tmp`);
+}
+
+/**
+ * The directory a run writes its values through, `<storageRoot>/.tmp` (no asset key starts with
+ * a dot): a write killed mid-way leaves its temporary file there, so the next run finds every
+ * leftover with one directory read.
+ *
+ * @example
+ * stagingDir(".strata/storage"); // ".strata/storage/.tmp"
+ */
+export function stagingDir(storageRoot: string): string {
+  return join(storageRoot, ".tmp");
 }
 
 /** Options of {@link removeStaleTempFiles}. */
@@ -98,31 +109,4 @@ async function isStale(
   } catch {
     return false;
   }
-}
-
-/**
- * {@link removeStaleTempFiles} in the storage directory of each step (asset partition) that a
- * run writes, one directory at a time so that it costs the run next to nothing. Never throws:
- * what cannot be read or removed now is left for the next run or `strata runs prune`.
- *
- * @example
- * const sweep = removeStaleTempFilesOfSteps(storageRoot, plan.steps); // ...run... await sweep;
- */
-export async function removeStaleTempFilesOfSteps(
-  storageRoot: string,
-  steps: ReadonlyArray<{ readonly assetKey: string; readonly partitionKey: string | null }>,
-): Promise<number> {
-  let removed = 0;
-  const seen = new Set<string>();
-  for (const step of steps) {
-    try {
-      const dir = storageDir(storageRoot, step.assetKey, step.partitionKey);
-      if (seen.has(dir)) continue;
-      seen.add(dir);
-      removed += (await removeStaleTempFiles(dir)).length;
-    } catch {
-      // an unsafe partition key fails its own step when it writes; a busy disk, the next sweep
-    }
-  }
-  return removed;
 }

@@ -31,12 +31,14 @@ describe("strata runs prune", CLI_TEST_OPTIONS, () => {
 
   it("removes the temp files of writes killed on this host and keeps a live writer's", async () => {
     const storage = join(project.dir, ".strata", "storage");
-    const killed = await startTempFileWriter(
-      join(storage, "never", "built", "__all__", "m1.arrow"),
-    );
-    const live = await startTempFileWriter(join(storage, "in", "progress", "x", "m2.arrow"));
+    const value = (key: string) => join(storage, key, "__all__", `m-${key}.arrow`);
+    // one through the staging directory, one next to its value as earlier versions wrote them
+    const killed = await startTempFileWriter(value("killed"), join(storage, ".tmp"));
+    const killedBeside = await startTempFileWriter(value("beside"));
+    const live = await startTempFileWriter(value("live"), join(storage, ".tmp"));
     try {
       await killed.kill();
+      await killedBeside.kill();
       const dry = await project.cli([
         "runs",
         "prune",
@@ -46,13 +48,14 @@ describe("strata runs prune", CLI_TEST_OPTIONS, () => {
         "--json",
       ]);
       expect(dry.code, dry.stderr).toBe(0);
-      expect(JSON.parse(dry.stdout)).toMatchObject({ tempFiles: 1 });
+      expect(JSON.parse(dry.stdout)).toMatchObject({ tempFiles: 2 });
       expect(existsSync(killed.tempPath)).toBe(true);
 
       const real = await project.cli(["runs", "prune", "--older-than", "30d"]);
       expect(real.code, real.stderr).toBe(0);
-      expect(real.stdout).toContain("1 temp file(s) of killed writes");
+      expect(real.stdout).toContain("2 temp file(s) of killed writes");
       expect(existsSync(killed.tempPath)).toBe(false);
+      expect(existsSync(killedBeside.tempPath)).toBe(false);
       expect(existsSync(live.tempPath)).toBe(true);
     } finally {
       await live.kill();

@@ -16,16 +16,19 @@ export interface TempFileWriter {
 }
 
 /**
- * Starts a process that opens the temporary file of `path` (named by strata's own tempPathFor,
- * so with its pid and host), writes part of it and then waits, as a large write in progress
- * does. Kill it to get the leftover of a killed write.
+ * Starts a process that opens the temporary file of `path` in `tempDir` (named by strata's own
+ * tempPathFor, so with its pid and host), writes part of it and then waits, as a large write in
+ * progress does. Kill it to get the leftover of a killed write.
  */
-export async function startTempFileWriter(path: string): Promise<TempFileWriter> {
-  await mkdir(dirname(path), { recursive: true });
+export async function startTempFileWriter(
+  path: string,
+  tempDir: string = dirname(path),
+): Promise<TempFileWriter> {
+  await mkdir(tempDir, { recursive: true });
   const script = [
     `const { tempPathFor } = await import(${JSON.stringify(TEMP_FILE_MODULE)});`,
     `const { openSync, writeSync } = await import("node:fs");`,
-    `const temp = tempPathFor(${JSON.stringify(path)});`,
+    `const temp = tempPathFor(${JSON.stringify(path)}, ${JSON.stringify(tempDir)});`,
     `writeSync(openSync(temp, "w"), Buffer.alloc(4096, 1));`,
     `process.stdout.write(temp + "\\n");`,
     "setInterval(() => {}, 1 << 30);",

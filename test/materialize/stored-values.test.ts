@@ -1,7 +1,7 @@
 import { createHash } from "node:crypto";
 import { existsSync } from "node:fs";
-import { readFile, rm, writeFile } from "node:fs/promises";
-import { join } from "node:path";
+import { readdir, readFile, rm, writeFile } from "node:fs/promises";
+import { basename, join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type AssetDefinition, asset } from "../../src/assets/asset-definition.js";
 import { staticPartitions } from "../../src/assets/partitions.js";
@@ -13,7 +13,7 @@ import {
 } from "../../src/materialize/materialization-plan.js";
 import { materialize, type RunResult } from "../../src/materialize/materialize.js";
 import { readArrowFile } from "../../src/values/arrow-file.js";
-import { storageDir } from "../../src/values/storage-path.js";
+import { stagingDir } from "../../src/values/temp-file.js";
 import { createTempDir } from "../helpers/temp-dir.js";
 import { startTempFileWriter, type TempFileWriter } from "../helpers/temp-file-writer.js";
 import { BACKENDS, createTestStore, type TestStore } from "../helpers/test-store.js";
@@ -157,11 +157,12 @@ describe.each(BACKENDS)("stored values on %s", (backend) => {
       for (const w of writers) await w.kill();
     });
 
-    it("removes what a killed write left where the run writes, and keeps a live writer's", async () => {
+    it("removes what a killed write left, and keeps what a live writer is writing", async () => {
       const docs = asset({ key: "temp/docs", compute: () => [{ id: "d1" }] });
-      const dir = storageDir(storageRoot, "temp/docs", null);
-      const killed = await startTempFileWriter(join(dir, "m-killed.arrow"));
-      const live = await startTempFileWriter(join(dir, "m-live.arrow"));
+      const target = (id: string) => join(storageRoot, "temp", "docs", "__all__", `${id}.arrow`);
+      const staging = stagingDir(storageRoot);
+      const killed = await startTempFileWriter(target("m-killed"), staging);
+      const live = await startTempFileWriter(target("m-live"), staging);
       writers.push(killed, live);
       await killed.kill();
       expect(existsSync(killed.tempPath)).toBe(true);
@@ -170,6 +171,9 @@ describe.each(BACKENDS)("stored values on %s", (backend) => {
       expect(result.status).toBe("succeeded");
       expect(existsSync(killed.tempPath)).toBe(false);
       expect(existsSync(live.tempPath)).toBe(true);
+      // the run's own value went through the staging directory and left nothing there
+      await live.kill();
+      expect(await readdir(staging)).toEqual([basename(live.tempPath)]);
     });
   });
 

@@ -1,11 +1,22 @@
 import { createHash } from "node:crypto";
-import { readFile, rm, writeFile } from "node:fs/promises";
-import { join } from "node:path";
+import { statSync } from "node:fs";
+import { mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { dirname, join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { tableToRows } from "../../src/values/arrow-decoder.js";
 import { rowsToTable } from "../../src/values/arrow-encoder.js";
 import { readArrowFile, writeArrowFile } from "../../src/values/arrow-file.js";
 import { createTempDir } from "../helpers/temp-dir.js";
+
+/** A writable directory on another filesystem than the temp dir (tmpfs), if this machine has one. */
+const OTHER_FILESYSTEM = (() => {
+  try {
+    return statSync("/dev/shm").dev !== statSync(tmpdir()).dev ? "/dev/shm" : undefined;
+  } catch {
+    return undefined;
+  }
+})();
 
 let dir: { path: string; remove(): Promise<void> };
 beforeEach(async () => {
@@ -77,4 +88,41 @@ describe("writeArrowFile and readArrowFile checksums", () => {
     const stored = { assetKey: "docs", partitionKey: null, sha256: null };
     expect(tableToRows(await readArrowFile(path, stored))).toEqual([{ v: 1 }]);
   });
+});
+
+describe("writeArrowFile through a staging directory", () => {
+  it.each([
+    ["small", 2],
+    ["large", 3_000],
+  ])("writes a %s value through tempDir and leaves nothing there", async (_what, n) => {
+    const rows = Array.from({ length: n }, (_, i) => ({ i, text: "x".repeat(200) }));
+    const path = join(dir.path, "docs", "__all__", "m1.arrow");
+    const staging = join(dir.path, ".tmp");
+    await writeArrowFile(path, rowsToTable(rows, "docs"), { tempDir: staging });
+    expect(tableToRows(await readArrowFile(path))).toEqual(rows);
+    expect(await readdir(staging)).toEqual([]);
+    // and again after both directories were removed (a prune, a cleanup)
+    await rm(dir.path, { recursive: true, force: true });
+    await writeArrowFile(path, rowsToTable(rows, "docs"), { tempDir: staging });
+    expect(tableToRows(await readArrowFile(path))).toEqual(rows);
+  });
+
+  it.skipIf(!OTHER_FILESYSTEM)(
+    "falls back to a temp file next to the value when tempDir is on another filesystem",
+    async () => {
+      const other = await mkdtemp(join(OTHER_FILESYSTEM!, "strata-staging-"));
+      try {
+        for (const n of [2, 3_000]) {
+          const rows = Array.from({ length: n }, (_, i) => ({ i, text: "x".repeat(200) }));
+          const path = join(dir.path, "docs", "__all__", `m${n}.arrow`);
+          await writeArrowFile(path, rowsToTable(rows, "docs"), { tempDir: other });
+          expect(tableToRows(await readArrowFile(path))).toEqual(rows);
+          expect(await readdir(other)).toEqual([]);
+          expect(await readdir(dirname(path))).not.toContainEqual(expect.stringMatching(/\.tmp$/));
+        }
+      } finally {
+        await rm(other, { recursive: true, force: true });
+      }
+    },
+  );
 });

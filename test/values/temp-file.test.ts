@@ -1,12 +1,12 @@
 import { spawn } from "node:child_process";
 import { randomUUID } from "node:crypto";
 import { existsSync } from "node:fs";
-import { mkdir, readdir, utimes, writeFile } from "node:fs/promises";
+import { readdir, utimes, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { rowsToTable } from "../../src/values/arrow-encoder.js";
 import { writeArrowFile } from "../../src/values/arrow-file.js";
-import { removeStaleTempFiles, removeStaleTempFilesOfSteps } from "../../src/values/temp-file.js";
+import { removeStaleTempFiles } from "../../src/values/temp-file.js";
 import { createTempDir } from "../helpers/temp-dir.js";
 import { startTempFileWriter, type TempFileWriter } from "../helpers/temp-file-writer.js";
 
@@ -82,18 +82,5 @@ describe("removeStaleTempFiles", () => {
     expect(existsSync(killed.tempPath)).toBe(true);
     expect(await removeStaleTempFiles(dir.path, { recursive: true })).toEqual([killed.tempPath]);
     expect(await removeStaleTempFiles(join(dir.path, "absent"), { recursive: true })).toEqual([]);
-  });
-
-  it("sweeps the storage directories of a run's steps, skipping a partition key it cannot use", async () => {
-    const killed = await writer(join(dir.path, "raw", "docs", "en", "m1.arrow"));
-    await killed.kill();
-    await mkdir(join(dir.path, "other", "__all__"), { recursive: true });
-    const removed = await removeStaleTempFilesOfSteps(dir.path, [
-      { assetKey: "raw/docs", partitionKey: "../../x" },
-      { assetKey: "raw/docs", partitionKey: "en" },
-      { assetKey: "raw/docs", partitionKey: "en" },
-    ]);
-    expect(removed).toBe(1);
-    expect(existsSync(killed.tempPath)).toBe(false);
   });
 });
