@@ -22,6 +22,7 @@ export type StrataErrorCode =
   | "bad_value"
   | "compute_failed"
   | "upstream_missing"
+  | "value_corrupt"
   // runs
   | "run_not_found"
   | "run_not_resumable"

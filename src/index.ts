@@ -83,4 +83,4 @@ export { migrate, migrationStatus } from "./store/migrator.js";
 export { type OpenStoreOptions, openStore, type Store } from "./store/store.js";
 export { tableToRows } from "./values/arrow-decoder.js";
 export { rowsToTable } from "./values/arrow-encoder.js";
-export { readArrowFile } from "./values/arrow-file.js";
+export { readArrowFile, type StoredValue } from "./values/arrow-file.js";

@@ -14,6 +14,7 @@ import { redactSecrets } from "../util/redactor.js";
 import { writeArrowFile } from "../values/arrow-file.js";
 import { normalizeComputeResult } from "../values/compute-result.js";
 import { storagePath } from "../values/storage-path.js";
+import { removeStaleTempFiles, stagingDir } from "../values/temp-file.js";
 import { dataVersion } from "./data-version.js";
 import { type Executor, InProcessExecutor, type StepOutcome } from "./executor.js";
 import type { MaterializationPlan, PlanStep } from "./materialization-plan.js";
@@ -162,6 +163,9 @@ async function runLocked(
     })),
   );
   options.onEvent?.({ type: "run_started", runId, plan });
+  // What writes killed mid-way (SIGKILL) left goes, in the background: one directory read.
+  const staging = stagingDir(options.storageRoot);
+  const swept = removeStaleTempFiles(staging).catch(() => []);
 
   // Step states are group-committed: a step hands its value on without waiting for the
   // database, and the run row is only written after every state is.
@@ -245,7 +249,7 @@ async function runLocked(
         step.partitionKey,
         materializationId,
       );
-      await writeArrowFile(path, table);
+      const { sha256 } = await writeArrowFile(path, table, { tempDir: staging });
       const version = dataVersion({
         codeVersion: step.codeVersion,
         materializationId,
@@ -259,6 +263,7 @@ async function runLocked(
           dataVersion: version,
           rowCount: table.numRows,
           storagePath: path,
+          storageSha256: sha256,
           metadata: ctx.attachedMetadata,
           inputIds: resolved.materializationIds,
           startedAt,
@@ -374,6 +379,7 @@ async function runLocked(
           ? "succeeded"
           : "failed";
   const error = status === "succeeded" ? null : summarizeFailure(steps, status);
+  await swept;
   await recordRunEnd(db, runId, status, error);
   return { runId, status, error, steps };
 }

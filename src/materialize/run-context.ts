@@ -6,6 +6,8 @@ import type {
 } from "../assets/asset-context.js";
 import { StrataError } from "../errors.js";
 import type { InferenceStep, StepInference } from "../inference/inference-step.js";
+import { oneLineMessage } from "../util/error-message.js";
+import { toJsonText } from "../values/json-text.js";
 
 export type { InferenceStep, StepInference };
 
@@ -74,11 +76,11 @@ export class StepContext implements AssetContext {
       );
     }
     try {
-      JSON.stringify(values);
+      toJsonText(values);
     } catch (error) {
       throw new StrataError(
         "bad_value",
-        `asset "${this.assetKey}" attached metadata that is not JSON-serializable: ${(error as Error).message}`,
+        `asset "${this.assetKey}" attached metadata that is not JSON-serializable: ${oneLineMessage(error)}`,
         { cause: error },
       );
     }

@@ -73,7 +73,13 @@ export class StepInputs {
         for (const source of sources) {
           ids.push(source.materializationId);
           versions.push(source.dataVersion);
-          const table = source.table ?? (await readArrowFile(source.storagePath!));
+          const table =
+            source.table ??
+            (await readArrowFile(source.storagePath!, {
+              assetKey: input.assetKey,
+              partitionKey: source.partitionKey ?? null,
+              sha256: source.sha256 ?? null,
+            }));
           for (const row of tableToRows(table)) rows.push(row);
         }
         values[input.name] = rows;
@@ -105,6 +111,8 @@ export class StepInputs {
       dataVersion: string;
       table?: Table;
       storagePath?: string;
+      partitionKey?: string | null;
+      sha256?: string | null;
     }>
   > {
     const partitions = input.partitions;
@@ -117,7 +125,7 @@ export class StepInputs {
     let query = this.#db
       .selectFrom("strata.materializations")
       .distinctOn(["asset_key", "partition_key"])
-      .select(["id", "data_version", "storage_path", "partition_key"])
+      .select(["id", "data_version", "storage_path", "storage_sha256", "partition_key"])
       .where("asset_key", "=", input.assetKey)
       .where("status", "=", "succeeded");
     if (partitions.kind === "same")
@@ -147,6 +155,8 @@ export class StepInputs {
             materializationId: r.id,
             dataVersion: r.data_version ?? r.id,
             storagePath: r.storage_path ?? "",
+            partitionKey: r.partition_key,
+            sha256: r.storage_sha256,
           };
     });
   }

@@ -61,6 +61,8 @@ export interface MaterializationsTable {
   cost_usd: DefaultNumeric;
   metadata: DefaultJson<Record<string, unknown>>;
   storage_path: string | null;
+  /** The SHA-256 (hex) of the file at `storage_path`; null for files of earlier versions. */
+  storage_sha256: ColumnType<string | null, string | null | undefined, string | null>;
   error: string | null;
   dep_keys: DefaultJson<string[]>;
 }

@@ -11,11 +11,15 @@ export interface PruneResult {
 }
 
 /**
- * Deletes what runs that ended before `before` left behind, except what is still current: their
- * ledger rows, their materializations that are no longer the latest success of their asset
- * partition (with provenance rows), and the runs left with nothing. The latest successful
- * materialization of every asset partition is always kept, with its run row. All in one
- * transaction; with `dryRun` nothing is deleted.
+ * Deletes what runs that ended before `before` left behind, except what is still current or is
+ * the provenance of something kept: their ledger rows, their materializations (with provenance
+ * rows), and the runs left with nothing.
+ *
+ * Kept whatever their age: the latest successful materialization of every asset partition, every
+ * materialization of a run that is not pruned, and every materialization a kept one read,
+ * transitively up the chain, so no kept materialization loses a row of what it read (nor the
+ * file it read). A kept materialization keeps its run row. All in one transaction; with
+ * `dryRun` nothing is deleted.
  *
  * @example
  * const result = await pruneRuns(store.db, new Date(Date.now() - 30 * 86_400_000));
@@ -27,18 +31,29 @@ export async function pruneRuns(
 ): Promise<PruneResult> {
   const cutoff = before.toISOString();
   return db.transaction().execute(async (trx) => {
-    // The latest success of every asset partition stays, whatever its age.
-    await sql`
-      create temporary table strata_prune_keep on commit drop as
-        select distinct on (asset_key, partition_key) id
-          from strata.materializations where status = 'succeeded'
-         order by asset_key, partition_key, finished_at desc, id desc`.execute(trx);
     await sql`
       create temporary table strata_prune_runs on commit drop as
         select id from strata.runs
          where status <> 'running' and coalesce(finished_at, started_at) < ${cutoff}::timestamptz`.execute(
       trx,
     );
+    // The latest success of every asset partition and everything of the runs that stay, then
+    // what those read, and so on up: deleting any of it would cascade into a kept
+    // materialization's provenance rows.
+    await sql`
+      create temporary table strata_prune_keep on commit drop as
+        with recursive keep(id) as (
+            select id from (
+              select distinct on (asset_key, partition_key) id
+                from strata.materializations where status = 'succeeded'
+               order by asset_key, partition_key, finished_at desc, id desc) latest
+          union
+            select id from strata.materializations
+             where run_id not in (select id from strata_prune_runs)
+          union
+            select mi.input_materialization_id
+              from strata.materialization_inputs mi join keep k on k.id = mi.materialization_id)
+        select id from keep`.execute(trx);
     const doomed = await sql<{ id: string; storage_path: string | null }>`
       select m.id, m.storage_path from strata.materializations m
        where m.run_id in (select id from strata_prune_runs)

@@ -31,6 +31,8 @@ export interface MaterializationSuccess {
   readonly dataVersion: string;
   readonly rowCount: number;
   readonly storagePath: string;
+  /** The SHA-256 (hex) of the file at `storagePath`, checked when the file is read back. */
+  readonly storageSha256?: string | null;
   readonly metadata: Readonly<Record<string, unknown>>;
   readonly inputIds: ReadonlyArray<string>;
   readonly startedAt: Date;

@@ -12,6 +12,7 @@ interface PendingStep {
   dataVersion: string | null;
   rowCount: number | null;
   storagePath: string | null;
+  storageSha256: string | null;
   metadata: Readonly<Record<string, unknown>> | null;
   error: string | null;
   inputIds: ReadonlyArray<string>;
@@ -112,6 +113,7 @@ export class StepRecorder {
       dataVersion: null,
       rowCount: null,
       storagePath: null,
+      storageSha256: null,
       metadata: null,
       error: null,
       inputIds: [],
@@ -127,6 +129,7 @@ export class StepRecorder {
       dataVersion: success.dataVersion,
       rowCount: success.rowCount,
       storagePath: success.storagePath,
+      storageSha256: success.storageSha256 ?? null,
       metadata: success.metadata,
       error: null,
       inputIds: success.inputIds,
@@ -148,6 +151,7 @@ export class StepRecorder {
       dataVersion: null,
       rowCount: null,
       storagePath: null,
+      storageSha256: null,
       metadata: metadata ?? null,
       error,
       inputIds: [],
@@ -242,6 +246,7 @@ async function writeBatch(
       data_version: s.dataVersion,
       row_count: s.rowCount,
       storage_path: s.storagePath,
+      storage_sha256: s.storageSha256,
       metadata: s.metadata,
       error: s.error === null ? null : storableMessage(s.error),
     });
@@ -261,10 +266,11 @@ async function writeBatch(
       data_version = v.data_version,
       row_count = v.row_count,
       storage_path = v.storage_path,
+      storage_sha256 = v.storage_sha256,
       metadata = coalesce(v.metadata, m.metadata),
       error = v.error
     from jsonb_to_recordset(${storableJson(states)}::jsonb) as v(
       id text, status text, started_at timestamptz, finished_at timestamptz, data_version text,
-      row_count bigint, storage_path text, metadata jsonb, error text)
+      row_count bigint, storage_path text, storage_sha256 text, metadata jsonb, error text)
     where m.id = v.id`.execute(trx);
 }

@@ -15,6 +15,9 @@ import {
   Utf8,
 } from "apache-arrow";
 import { StrataError } from "../errors.js";
+import { oneLineMessage } from "../util/error-message.js";
+import { buildBinary, buildBool, buildFloat64, int64Buffers, validityOf } from "./arrow-buffers.js";
+import { JsonTextError, toJsonText } from "./json-text.js";
 
 /**
  * One row of an asset's value: a plain object from column name to cell.
@@ -61,11 +64,9 @@ interface ColumnState {
   /** The first non-null cell's row and type name, for error messages. */
   firstRow: number;
   firstType: string;
-  allSafeIntegers: boolean;
 }
 
 const MAX_INT32 = 2 ** 31 - 1;
-const TWO_POW_32 = 2 ** 32;
 const MIN_INT64 = -(2n ** 63n);
 const MAX_INT64 = 2n ** 63n - 1n;
 
@@ -76,22 +77,26 @@ const MAX_INT64 = 2n ** 63n - 1n;
  * `undefined` are all stored as null. Every column is nullable. Types map as:
  *
  * - `string` → Utf8
- * - `number` → Int64 when every cell is a safe integer (read back as `number`), else Float64
- *   (ints and floats mixed in a column make it Float64)
+ * - `number` → Float64 always, whole or not, so a column's type does not change from one
+ *   materialization to the next with its values (Int64 columns of earlier versions still read
+ *   back as `number`)
  * - `bigint` → Int64 with field metadata `{"strata.encoding":"bigint"}` (read back as `bigint`)
  * - `boolean` → Bool
  * - `Date` → Timestamp(millisecond, "UTC"), which pyarrow, polars and DuckDB read as a timestamp
  * - `Uint8Array` (and `Buffer`) → Binary
  * - nested objects and arrays → JSON text in a Utf8 column with field metadata
  *   `{"strata.encoding":"json"}`, decoded back to objects by {@link tableToRows}; nested values
- *   follow `JSON.stringify` (a nested Date becomes its ISO string, `undefined` is dropped)
+ *   follow `JSON.stringify` (a nested Date becomes its ISO string, `undefined` is dropped), and
+ *   what it would drop, mangle or overflow on is refused (see {@link toJsonText})
  * - a column of only nulls → Utf8, every reader's safest choice
  *
  * Cells are written straight into Arrow buffers in one pass per column, so the only other copy
  * of the data alive is the caller's rows.
  *
- * @throws StrataError `bad_value` when a row is not an object, a column mixes kinds (say a number
- *   and a string), or a cell cannot be stored (a function, a Map, an invalid Date).
+ * @throws StrataError `bad_value`, with a one-line message naming the asset, column and row, when
+ *   a row is not a plain object or cannot be read, a column mixes kinds (say a number and a
+ *   string), or a cell cannot be stored (a function, a Map, an invalid Date, a nested reference
+ *   cycle, bigint or function, nesting deeper than 512 levels).
  *
  * @example
  * const table = rowsToTable([{ id: "d1", score: 0.5 }, { id: "d2", score: null }], "scores");
@@ -102,30 +107,41 @@ export function rowsToTable(rows: ReadonlyArray<object>, assetKey: string): Tabl
   const columns = new Map<string, ColumnState>();
   for (let i = 0; i < length; i++) {
     const row: unknown = rows[i];
-    if (typeof row !== "object" || row === null || Array.isArray(row)) {
+    // a Date, Map or typed array has no own keys to store: refuse it rather than store {}
+    if (
+      typeof row !== "object" ||
+      row === null ||
+      categoryOf(row) !== "json" ||
+      Array.isArray(row)
+    ) {
       throw new StrataError(
         "bad_value",
         `asset "${assetKey}" row ${i} is ${describeType(row)}; each row must be a plain object such as { id: "d1" }`,
       );
     }
     const record = row as Record<string, unknown>;
-    for (const name of Object.keys(record)) {
-      const value = record[name];
-      let column = columns.get(name);
-      if (column === undefined) {
-        column = {
-          name,
-          values: new Array(length),
-          category: null,
-          firstRow: -1,
-          firstType: "",
-          allSafeIntegers: true,
-        };
-        columns.set(name, column);
+    let name: string | undefined;
+    try {
+      for (name of Object.keys(record)) {
+        const value = record[name];
+        let column = columns.get(name);
+        if (column === undefined) {
+          column = { name, values: new Array(length), category: null, firstRow: -1, firstType: "" };
+          columns.set(name, column);
+        }
+        if (value === null || value === undefined) continue;
+        column.values[i] = value;
+        observe(column, value, i, assetKey);
       }
-      if (value === null || value === undefined) continue;
-      column.values[i] = value;
-      observe(column, value, i, assetKey);
+    } catch (error) {
+      if (error instanceof StrataError) throw error;
+      // a getter or a Proxy trap of the row threw
+      const where = name === undefined ? "" : ` column "${name}"`;
+      throw new StrataError(
+        "bad_value",
+        `asset "${assetKey}"${where} row ${i} could not be read (${oneLineMessage(error)}); return rows of plain data`,
+        { cause: error },
+      );
     }
   }
 
@@ -151,9 +167,6 @@ function observe(column: ColumnState, value: unknown, row: number, assetKey: str
       "bad_value",
       `asset "${assetKey}" column "${column.name}" row ${row} holds ${describeType(value)}, which cannot be stored; use a string, number, bigint, boolean, Date, Uint8Array, plain object or array`,
     );
-  }
-  if (category === "number" && column.allSafeIntegers) {
-    column.allSafeIntegers = Number.isSafeInteger(value) && !Object.is(value, -0);
   }
   if (column.category === category) return;
   if (column.category === null) {
@@ -238,16 +251,8 @@ function buildColumn(column: ColumnState, length: number, assetKey: string): Bui
         encoding: JSON_ENCODING,
       };
     case "number":
-      return column.allSafeIntegers
-        ? {
-            type: new Int64(),
-            data: makeData({
-              type: new Int64(),
-              length,
-              ...int64Buffers(values, length, (v) => v as number),
-            }),
-          }
-        : { type: new Float64(), data: buildFloat64(values, length) };
+      // never Int64 for whole numbers: the type would then follow the values of each run
+      return { type: new Float64(), data: buildFloat64(values, length) };
     case "bigint":
       return {
         type: new Int64(),
@@ -283,32 +288,17 @@ function encodeJson(column: ColumnState, length: number, assetKey: string): void
     if (value === undefined) continue;
     try {
       // a toJSON() that returns undefined stores null
-      values[i] = JSON.stringify(value);
+      values[i] = toJsonText(value);
     } catch (error) {
-      const reason = error instanceof Error ? error.message : String(error);
+      if (!(error instanceof JsonTextError)) throw error;
+      const at = error.path === "" ? "" : ` at ${column.name}${error.path}`;
       throw new StrataError(
         "bad_value",
-        `asset "${assetKey}" column "${column.name}" row ${i} cannot be stored as JSON (${reason}); convert bigints to strings and remove cycles`,
+        `asset "${assetKey}" column "${column.name}" row ${i} holds ${error.what}${at}, which cannot be stored as JSON; ${error.advice}`,
         { cause: error },
       );
     }
   }
-}
-
-interface Validity {
-  nullCount: number;
-  nullBitmap: Uint8Array | undefined;
-}
-
-/** Builds the validity bitmap (bit set = valid) in one pass; undefined when nothing is null. */
-function validityOf(values: ReadonlyArray<unknown>, length: number): Validity {
-  const bitmap = new Uint8Array((length + 7) >> 3);
-  let nullCount = 0;
-  for (let i = 0; i < length; i++) {
-    if (values[i] === undefined) nullCount++;
-    else bitmap[i >> 3] = (bitmap[i >> 3] as number) | (1 << (i & 7));
-  }
-  return { nullCount, nullBitmap: nullCount === 0 ? undefined : bitmap };
 }
 
 function buildUtf8(column: ColumnState, length: number, assetKey: string): Data<Utf8> {
@@ -336,58 +326,6 @@ function buildUtf8(column: ColumnState, length: number, assetKey: string): Data<
   return makeData({ type: new Utf8(), length, valueOffsets, data, ...validityOf(values, length) });
 }
 
-function buildBinary(values: ReadonlyArray<unknown>, length: number): Data<Binary> {
-  const valueOffsets = new Int32Array(length + 1);
-  let total = 0;
-  for (let i = 0; i < length; i++) {
-    const value = values[i];
-    if (value !== undefined) total += (value as Uint8Array).byteLength;
-    valueOffsets[i + 1] = total;
-  }
-  const data = new Uint8Array(total);
-  for (let i = 0; i < length; i++) {
-    const value = values[i];
-    if (value !== undefined) data.set(value as Uint8Array, valueOffsets[i] as number);
-  }
-  return makeData({
-    type: new Binary(),
-    length,
-    valueOffsets,
-    data,
-    ...validityOf(values, length),
-  });
-}
-
-function buildFloat64(values: ReadonlyArray<unknown>, length: number): Data<Float64> {
-  const data = new Float64Array(length);
-  for (let i = 0; i < length; i++) {
-    const value = values[i];
-    if (value !== undefined) data[i] = value as number;
-  }
-  return makeData({ type: new Float64(), length, data, ...validityOf(values, length) });
-}
-
-/**
- * Builds Int64 cells from safe integers without allocating a bigint per cell: each value is
- * written as two 32-bit halves (Arrow buffers are little-endian, as is every host Node runs on).
- */
-function int64Buffers(
-  values: ReadonlyArray<unknown>,
-  length: number,
-  toNumber: (value: unknown, row: number) => number,
-): Validity & { data: BigInt64Array } {
-  const words = new Uint32Array(length * 2);
-  for (let i = 0; i < length; i++) {
-    const value = values[i];
-    if (value === undefined) continue;
-    const n = toNumber(value, i);
-    const high = Math.floor(n / TWO_POW_32);
-    words[2 * i] = n - high * TWO_POW_32;
-    words[2 * i + 1] = high; // a negative high word wraps to its two's complement
-  }
-  return { data: new BigInt64Array(words.buffer, 0, length), ...validityOf(values, length) };
-}
-
 function buildBigInt64(column: ColumnState, length: number, assetKey: string): Data<Int64> {
   const { values } = column;
   const data = new BigInt64Array(length);
@@ -404,12 +342,4 @@ function buildBigInt64(column: ColumnState, length: number, assetKey: string): D
     data[i] = n;
   }
   return makeData({ type: new Int64(), length, data, ...validityOf(values, length) });
-}
-
-function buildBool(values: ReadonlyArray<unknown>, length: number): Data<Bool> {
-  const data = new Uint8Array((length + 7) >> 3);
-  for (let i = 0; i < length; i++) {
-    if (values[i] === true) data[i >> 3] = (data[i >> 3] as number) | (1 << (i & 7));
-  }
-  return makeData({ type: new Bool(), length, data, ...validityOf(values, length) });
 }

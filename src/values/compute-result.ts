@@ -34,6 +34,7 @@ import {
   Vector,
 } from "apache-arrow";
 import { StrataError } from "../errors.js";
+import { oneLineMessage } from "../util/error-message.js";
 import { describeType, rowsToTable } from "./arrow-encoder.js";
 
 /**
@@ -53,7 +54,19 @@ export function normalizeComputeResult(value: unknown, assetKey: string): Table 
   // arrow's instanceof also accepts a Table from another copy of apache-arrow; only our own
   // copy's Tables are safe to write as they are
   if (value instanceof Table && Object.getPrototypeOf(value) === Table.prototype) return value;
-  if (looksLikeTable(value)) return adoptTable(value);
+  if (looksLikeTable(value)) {
+    try {
+      return adoptTable(value);
+    } catch (error) {
+      if (error instanceof StrataError) throw error;
+      // a hostile or broken Table-shaped value (a type that contains itself overflows the stack)
+      throw new StrataError(
+        "bad_value",
+        `asset "${assetKey}" returned an Arrow Table that could not be read (${oneLineMessage(error)}); return rows or a Table made by apache-arrow`,
+        { cause: error },
+      );
+    }
+  }
   const hint =
     typeof (value as { then?: unknown } | null | undefined)?.then === "function"
       ? "; await it before returning"

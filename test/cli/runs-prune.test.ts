@@ -1,3 +1,5 @@
+import { existsSync } from "node:fs";
+import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
   CLI_TEST_OPTIONS,
@@ -5,6 +7,7 @@ import {
   diamondProject,
   type ProjectFixture,
 } from "../helpers/project-fixture.js";
+import { startTempFileWriter } from "../helpers/temp-file-writer.js";
 
 describe("strata runs prune", CLI_TEST_OPTIONS, () => {
   let project: ProjectFixture;
@@ -24,6 +27,44 @@ describe("strata runs prune", CLI_TEST_OPTIONS, () => {
     expect(real.stdout).toContain("the latest materialization of every asset partition is kept");
     const runs = await project.cli(["runs", "--json"]);
     expect(JSON.parse(runs.stdout)).toHaveLength(1);
+  });
+
+  it("removes the temp files of writes killed on this host and keeps a live writer's", async () => {
+    const storage = join(project.dir, ".strata", "storage");
+    const value = (key: string) => join(storage, key, "__all__", `m-${key}.arrow`);
+    // one through the staging directory, one next to its value as earlier versions wrote them
+    const killed = await startTempFileWriter(value("killed"), join(storage, ".tmp"));
+    const killedBeside = await startTempFileWriter(value("beside"));
+    const live = await startTempFileWriter(value("live"), join(storage, ".tmp"));
+    try {
+      await killed.kill();
+      await killedBeside.kill();
+      const dry = await project.cli([
+        "runs",
+        "prune",
+        "--older-than",
+        "30d",
+        "--dry-run",
+        "--json",
+      ]);
+      expect(dry.code, dry.stderr).toBe(0);
+      expect(JSON.parse(dry.stdout)).toMatchObject({ tempFiles: 2 });
+      expect(existsSync(killed.tempPath)).toBe(true);
+
+      const real = await project.cli(["runs", "prune", "--older-than", "30d"]);
+      expect(real.code, real.stderr).toBe(0);
+      expect(real.stdout).toContain("2 temp file(s) of killed writes");
+      expect(existsSync(killed.tempPath)).toBe(false);
+      expect(existsSync(killedBeside.tempPath)).toBe(false);
+      expect(existsSync(live.tempPath)).toBe(true);
+    } finally {
+      await live.kill();
+    }
+  });
+
+  it("says in its help what it keeps", async () => {
+    const help = await project.cli(["runs", "prune", "--help"]);
+    expect(help.stdout).toContain("every materialization a kept one read");
   });
 
   it.each(["30", "30x", "-1d", "'; drop schema strata cascade; --"])(

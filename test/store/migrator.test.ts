@@ -103,20 +103,20 @@ describe.each(BACKENDS)("migrate on %s", (backend) => {
     const files = await readMigrations();
     await migrate(store.db, files);
     const broken = {
-      name: "0002_broken.sql",
+      name: "9999_broken.sql",
       sql: "create table strata.half_done (id int); select no_such_function();",
       checksum: "x",
     };
     await expect(migrate(store.db, [...files, broken])).rejects.toMatchObject({
       code: "migration_failed",
-      message: expect.stringContaining('"0002_broken.sql"'),
+      message: expect.stringContaining('"9999_broken.sql"'),
     });
     // the failed migration left nothing behind and is still pending
     const leftover = await sql<{ found: string | null }>`
       select to_regclass('strata.half_done')::text as found`.execute(store.db);
     expect(leftover.rows[0]?.found).toBeNull();
     const fixed = { ...broken, sql: "create table strata.half_done (id int);" };
-    expect((await migrate(store.db, [...files, fixed])).applied).toEqual(["0002_broken.sql"]);
+    expect((await migrate(store.db, [...files, fixed])).applied).toEqual(["9999_broken.sql"]);
   });
 });
 

@@ -133,6 +133,98 @@ describe.each(BACKENDS)("pruneRuns on %s", (backend) => {
     expect(runs.map((r) => r.id)).not.toContain(first.runId);
   });
 
+  /** The materialization ids `id` read, sorted. */
+  const inputsOf = async (id: string) =>
+    (
+      await store.db
+        .selectFrom("strata.materialization_inputs")
+        .select("input_materialization_id")
+        .where("materialization_id", "=", id)
+        .execute()
+    )
+      .map((r) => r.input_materialization_id)
+      .sort();
+
+  const pathOf = async (id: string) =>
+    (
+      await store.db
+        .selectFrom("strata.materializations")
+        .select("storage_path")
+        .where("id", "=", id)
+        .executeTakeFirstOrThrow()
+    ).storage_path!;
+
+  const idOf = (
+    result: { steps: ReadonlyArray<{ id: string; materializationId: string }> },
+    id: string,
+  ) => result.steps.find((s) => s.id === id)!.materializationId;
+
+  it("keeps what the latest materialization read, with its files and provenance rows", async () => {
+    const first = await run("*", ["en", "de"]); // raw[en], raw[de], summary reading both
+    const second = await run("raw", ["en"]); // supersedes raw[en], but summary read the old one
+    await age(first.runId, 40);
+    await age(second.runId, 35);
+    const summaryId = idOf(first, "summary");
+    const readBefore = await inputsOf(summaryId);
+    expect(readBefore).toEqual([idOf(first, "raw[de]"), idOf(first, "raw[en]")].sort());
+    const oldEnPath = await pathOf(idOf(first, "raw[en]"));
+
+    const result = await pruneRuns(store.db, new Date(Date.now() - 30 * 86_400_000));
+    expect(result).toMatchObject({ materializations: 0, runs: 0, storagePaths: [] });
+    expect(await inputsOf(summaryId)).toEqual(readBefore);
+    expect(existsSync(oldEnPath)).toBe(true);
+  });
+
+  it("keeps what a materialization of a recent run read, even when it is superseded and old", async () => {
+    const first = await run("*", ["en", "de"]);
+    const recent = await run("summary", []); // reads first's raw[en] and raw[de]
+    await run("raw", ["en"]); // supersedes first's raw[en]
+    await age(first.runId, 40);
+    const oldSummaryPath = await pathOf(idOf(first, "summary"));
+    const result = await pruneRuns(store.db, new Date(Date.now() - 30 * 86_400_000));
+    // only first's summary goes: superseded, and nothing kept read it
+    expect(result.materializations).toBe(1);
+    expect(result.storagePaths).toEqual([oldSummaryPath]);
+    expect(await inputsOf(idOf(recent, "summary"))).toEqual(
+      [idOf(first, "raw[de]"), idOf(first, "raw[en]")].sort(),
+    );
+  });
+
+  it("keeps the provenance of kept materializations transitively, up the whole chain", async () => {
+    const a = asset({ key: "chain/a", compute: () => [{ v: 1 }] });
+    const b = asset({ key: "chain/b", deps: { a }, compute: (_c, { a }) => a });
+    const c = asset({ key: "chain/c", deps: { b }, compute: (_c, { b }) => b });
+    const chain = defineProject({ assets: [a, b, c] });
+    const chainProject = { definition: chain, graph: AssetGraph.fromAssets(chain.assets) };
+    const runChain = async (selection: string) => {
+      const plan = planMaterialization(chainProject.graph, { selection, partitions: [] });
+      const result = await materialize({
+        project: chainProject,
+        store,
+        plan,
+        storageRoot: storage.path,
+      });
+      expect(result.status).toBe("succeeded");
+      return result;
+    };
+    const all = await runChain("*"); // a1, b1 (read a1), c1 (read b1)
+    const newA = await runChain("chain/a"); // a2
+    const newB = await runChain("chain/b"); // b2 (read a2); c1 is still the latest c
+    for (const r of [all, newA, newB]) await age(r.runId, 40);
+    const result = await pruneRuns(store.db, new Date(Date.now() - 30 * 86_400_000));
+    expect(result.materializations).toBe(0);
+    expect(await inputsOf(idOf(all, "chain/c"))).toEqual([idOf(all, "chain/b")]);
+    expect(await inputsOf(idOf(all, "chain/b"))).toEqual([idOf(all, "chain/a")]);
+    expect(existsSync(await pathOf(idOf(all, "chain/a")))).toBe(true);
+
+    // once a new c reads the new b, the old chain is no one's provenance and goes
+    const newC = await runChain("chain/c");
+    await age(newC.runId, 40);
+    const later = await pruneRuns(store.db, new Date(Date.now() - 30 * 86_400_000));
+    expect(later.materializations).toBe(3);
+    expect(later.runs).toBe(1);
+  });
+
   async function count(table: "strata.materializations" | "strata.runs"): Promise<number> {
     const row = await store.db
       .selectFrom(table)

@@ -113,7 +113,7 @@ describe("rowsToTable and tableToRows", () => {
     const type = (name: string) => table.schema.fields.find((f) => f.name === name)?.type;
     expect(DataType.isUtf8(type("s"))).toBe(true);
     expect(String(type("f"))).toBe("Float64");
-    expect(String(type("i"))).toBe("Int64");
+    expect(String(type("i"))).toBe("Float64");
     expect(DataType.isBool(type("b"))).toBe(true);
     const timestamp = type("d");
     expect(DataType.isTimestamp(timestamp) && timestamp.unit === TimeUnit.MILLISECOND).toBe(true);
@@ -212,7 +212,7 @@ describe("rowsToTable and tableToRows", () => {
     const circular: Record<string, unknown> = {};
     circular.self = circular;
     const cycle = strataErrorOf(() => rowsToTable([{ meta: circular }], "docs"));
-    expect(cycle.message).toContain('column "meta" row 0 cannot be stored as JSON');
+    expect(cycle.message).toContain('column "meta" row 0 holds a reference cycle at meta.self');
     const tooBig = strataErrorOf(() => rowsToTable([{ n: 2n ** 64n }], "docs"));
     expect(tooBig.message).toContain("outside the 64-bit integer range");
   });
@@ -326,6 +326,18 @@ describe("normalizeComputeResult", () => {
     );
   });
 
+  it("refuses a Table-shaped value whose type contains itself in one line, without a stack overflow", () => {
+    const type: Record<string, unknown> = { typeId: 13 };
+    const field = { name: "x", type, nullable: true, metadata: new Map() };
+    type.children = [field];
+    const shaped = { numRows: 1, batches: [], schema: { fields: [field] } };
+    const error = strataErrorOf(() => normalizeComputeResult(shaped, "docs"));
+    expect(error.code).toBe("bad_value");
+    expect(error.message).toMatch(
+      /^asset "docs" returned an Arrow Table that could not be read \([^\n]*\); return rows/,
+    );
+  });
+
   it("names the column and row of a malformed row", () => {
     const error = strataErrorOf(() => normalizeComputeResult([{ a: 1 }, { a: "b" }], "x"));
     expect(error.code).toBe("bad_value");
@@ -415,7 +427,7 @@ describe("writeArrowFile and readArrowFile", () => {
       rows: 2,
       schema: [
         ["id", "string"],
-        ["n", "int64"],
+        ["n", "double"],
         ["f", "double"],
         ["at", "timestamp[ms, tz=UTC]"],
         ["meta", "string"],

@@ -2,6 +2,7 @@ import { rm } from "node:fs/promises";
 import Table from "cli-table3";
 import type { Command } from "commander";
 import { StrataError } from "../../errors.js";
+import { storageRootOf } from "../../materialize/materialize.js";
 import { planResume } from "../../materialize/resume-plan.js";
 import { callsLostInFlight } from "../../store/cost-ledger.js";
 import { pruneRuns } from "../../store/retention.js";
@@ -13,6 +14,7 @@ import {
   runInputs,
   runSteps,
 } from "../../store/run-queries.js";
+import { removeStaleTempFiles } from "../../values/temp-file.js";
 import type { CliContext } from "../cli-context.js";
 import { writeLine } from "../cli-io.js";
 import { EXIT_FAILED, EXIT_OK } from "../exit-codes.js";
@@ -270,7 +272,18 @@ function registerPrune(runs: Command, run: CommandRunner): void {
   runs
     .command("prune")
     .description(
-      "delete old runs' ledger rows and the Arrow files of materializations that are no longer the latest",
+      "delete what old runs left: ledger rows, superseded materializations with their Arrow files, temp files of killed writes",
+    )
+    .addHelpText(
+      "after",
+      [
+        "",
+        "Kept whatever their age: the latest successful materialization of every asset partition,",
+        "everything of runs newer than --older-than, and every materialization a kept one read",
+        "(transitively, with its Arrow file), so no kept materialization loses its provenance.",
+        "Temp files (*.arrow.<pid>...tmp) of writes killed on this host are removed when their",
+        "process is gone; those of other hosts when older than --older-than.",
+      ].join("\n"),
     )
     .requiredOption("--older-than <age>", "runs that ended longer ago than this (30d, 12h)")
     .option("--dry-run", "say what would be deleted and delete nothing")
@@ -289,13 +302,18 @@ function registerPrune(runs: Command, run: CommandRunner): void {
           );
         }
         const ms = Number(age[1]) * (age[2] === "d" ? 86_400_000 : 3_600_000);
+        const before = new Date(Date.now() - ms);
         const store = await ctx.store();
-        const result = await pruneRuns(store.db, new Date(Date.now() - ms), {
-          dryRun: options.dryRun === true,
-        });
+        const result = await pruneRuns(store.db, before, { dryRun: options.dryRun === true });
         if (options.dryRun !== true) {
           for (const path of result.storagePaths) await rm(path, { force: true });
         }
+        // Writes killed mid-way (SIGKILL) leave temp files; another host's are judged by age.
+        const tempFiles = await removeStaleTempFiles(storageRootOf(ctx.projectDir), {
+          recursive: true,
+          otherHostsBefore: before,
+          dryRun: options.dryRun === true,
+        });
         const verb = options.dryRun ? "would delete" : "deleted";
         if (options.json) {
           writeLine(
@@ -306,12 +324,13 @@ function registerPrune(runs: Command, run: CommandRunner): void {
               materializations: result.materializations,
               ledgerRows: result.ledgerRows,
               files: result.storagePaths.length,
+              tempFiles: tempFiles.length,
             }),
           );
         } else {
           writeLine(
             ctx.io.stdout,
-            `${verb} ${result.runs} run(s), ${result.materializations} materialization(s) with their Arrow files, ${result.ledgerRows} ledger row(s); the latest materialization of every asset partition is kept`,
+            `${verb} ${result.runs} run(s), ${result.materializations} materialization(s) with their Arrow files, ${result.ledgerRows} ledger row(s), ${tempFiles.length} temp file(s) of killed writes; the latest materialization of every asset partition is kept, with every materialization a kept one read`,
           );
         }
       }),
