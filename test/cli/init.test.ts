@@ -108,9 +108,7 @@ describe("strata init", () => {
     );
 
     await npm("npm", ["install", "--no-audit", "--no-fund"], project);
-    expect(await realpath(join(project, "node_modules", "strata"))).toBe(
-      await realpath(REPO_ROOT),
-    );
+    expect(await realpath(join(project, "node_modules", "strata"))).toBe(await realpath(REPO_ROOT));
     const version = await npm("npx", ["strata", "--version"], project);
     expect(version.stdout.trim()).toBe(PACKAGE.version);
     const help = await npm("npx", ["strata", "--help"], project);
