@@ -4,6 +4,7 @@ import { reapAbandonedRuns } from "../store/run-records.js";
 import { type OpenStoreOptions, openStore, type Store } from "../store/store.js";
 import type { CliIo } from "./cli-io.js";
 import { type LoadedProject, loadProject } from "./project-loader.js";
+import { warnUnpricedModels } from "./unpriced-models.js";
 
 /** The global options every command takes. */
 export interface GlobalOptions {
@@ -60,9 +61,12 @@ export class CliContext {
     return this.#store;
   }
 
-  /** Loads and validates the project file once. */
+  /** Loads and validates the project file once, warning about models without a price. */
   project(): Promise<LoadedProject> {
-    this.#project ??= loadProject(this.projectFile);
+    this.#project ??= loadProject(this.projectFile).then((project) => {
+      warnUnpricedModels(project.definition, this.io.stderr);
+      return project;
+    });
     return this.#project;
   }
 

@@ -1,5 +1,4 @@
 import { rm } from "node:fs/promises";
-import Table from "cli-table3";
 import type { Command } from "commander";
 import { StrataError } from "../../errors.js";
 import {
@@ -16,6 +15,7 @@ import {
   runSteps,
   succeededInRunChain,
 } from "../../store/run-queries.js";
+import { formatUsd } from "../../util/usd.js";
 import type { CliContext } from "../cli-context.js";
 import { writeLine } from "../cli-io.js";
 import { EXIT_FAILED, EXIT_OK } from "../exit-codes.js";
@@ -23,6 +23,7 @@ import { parsePositiveInt, parseUsd } from "../option-parsers.js";
 import type { CommandRunner } from "../program.js";
 import { runPlan } from "../run-plan.js";
 import { formatDuration } from "../run-progress.js";
+import { outputWidth, renderTable } from "../text-table.js";
 
 /** `strata runs [--json]`, `strata runs show ID [--json]` */
 export function registerRunsCommands(program: Command, run: CommandRunner): void {
@@ -62,22 +63,32 @@ export function registerRunsCommands(program: Command, run: CommandRunner): void
           );
           return;
         }
-        const table = new Table({
-          head: ["run", "status", "selection", "started", "duration", "cost USD"],
-          style: { head: [], border: [] },
-        });
-        for (const r of list) {
-          const duration = durationOf(r.startedAt, r.finishedAt);
-          table.push([
-            r.id,
-            r.status,
-            r.selection + (r.partitions.length > 0 ? ` [${r.partitions.join(", ")}]` : ""),
-            r.startedAt.toISOString(),
-            duration === null ? "" : formatDuration(duration),
-            r.costUsd,
-          ]);
-        }
-        writeLine(ctx.io.stdout, table.toString());
+        writeLine(
+          ctx.io.stdout,
+          renderTable({
+            columns: [
+              // a prefix of the id is what `runs show` and `runs resume` take
+              { header: "run", fit: "end", minWidth: 13 },
+              { header: "status" },
+              { header: "started (UTC)" },
+              { header: "duration", align: "right" },
+              { header: "cost", align: "right" },
+              { header: "selection", fit: "middle" },
+            ],
+            rows: list.map((r) => {
+              const duration = durationOf(r.startedAt, r.finishedAt);
+              return [
+                r.id,
+                r.status,
+                minuteOf(r.startedAt),
+                duration === null ? "" : formatDuration(duration),
+                formatUsd(r.costUsd),
+                r.selection + (r.partitions.length > 0 ? ` [${r.partitions.join(", ")}]` : ""),
+              ];
+            }),
+            maxWidth: outputWidth(ctx.io.stdout),
+          }),
+        );
       }),
     );
 
@@ -150,38 +161,34 @@ export function registerRunsCommands(program: Command, run: CommandRunner): void
         writeLine(ctx.io.stdout, `  started   ${summary.startedAt.toISOString()}`);
         if (summary.finishedAt !== null)
           writeLine(ctx.io.stdout, `  finished  ${summary.finishedAt.toISOString()}`);
-        writeLine(ctx.io.stdout, `  cost      $${summary.costUsd}`);
+        writeLine(ctx.io.stdout, `  cost      ${formatUsd(summary.costUsd)}`);
         if (summary.error !== null) writeLine(ctx.io.stdout, `  error     ${summary.error}`);
         const withErrors = steps.some((s) => s.error !== null);
-        const table = new Table({
-          head: [
-            "step",
-            "status",
-            "rows",
-            "duration",
-            "cost USD",
-            ...(withErrors ? ["error"] : []),
-          ],
-          style: { head: [], border: [] },
-          ...(withErrors
-            ? {
-                colWidths: [null, null, null, null, null, 60] as unknown as number[],
-                wordWrap: true,
-              }
-            : {}),
-        });
-        for (const s of steps) {
-          const duration = s.startedAt === null ? null : durationOf(s.startedAt, s.finishedAt);
-          table.push([
-            s.partitionKey === null ? s.assetKey : `${s.assetKey}[${s.partitionKey}]`,
-            s.status,
-            s.rowCount === null ? "" : String(s.rowCount),
-            duration === null ? "" : formatDuration(duration),
-            s.costUsd,
-            ...(withErrors ? [s.error ?? ""] : []),
-          ]);
-        }
-        writeLine(ctx.io.stdout, table.toString());
+        writeLine(
+          ctx.io.stdout,
+          renderTable({
+            columns: [
+              { header: "step", fit: "middle" },
+              { header: "status" },
+              { header: "rows", align: "right" },
+              { header: "duration", align: "right" },
+              { header: "cost", align: "right" },
+              ...(withErrors ? [{ header: "error", fit: "wrap" as const, minWidth: 20 }] : []),
+            ],
+            rows: steps.map((s) => {
+              const duration = s.startedAt === null ? null : durationOf(s.startedAt, s.finishedAt);
+              return [
+                s.partitionKey === null ? s.assetKey : `${s.assetKey}[${s.partitionKey}]`,
+                s.status,
+                s.rowCount === null ? "" : String(s.rowCount),
+                duration === null ? "" : formatDuration(duration),
+                formatUsd(s.costUsd),
+                ...(withErrors ? [s.error ?? ""] : []),
+              ];
+            }),
+            maxWidth: outputWidth(ctx.io.stdout),
+          }),
+        );
         if (options.lineage) {
           writeLine(ctx.io.stdout, "lineage (what each step read):");
           for (const s of steps) {
@@ -333,4 +340,9 @@ function registerPrune(runs: Command, run: CommandRunner): void {
 
 function durationOf(startedAt: Date, finishedAt: Date | null): number | null {
   return finishedAt === null ? null : finishedAt.getTime() - startedAt.getTime();
+}
+
+/** `2026-12-03 09:29`: a UTC time to the minute, as the runs table shows it. */
+function minuteOf(date: Date): string {
+  return date.toISOString().slice(0, 16).replace("T", " ");
 }
