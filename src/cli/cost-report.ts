@@ -1,7 +1,7 @@
 import type { CostGrouping, CostRow, CostTotals } from "../store/cost-queries.js";
 import { formatUsd } from "../util/usd.js";
 import { writeLine } from "./cli-io.js";
-import { type FitMode, outputWidth, renderTable, type TextColumn } from "./text-table.js";
+import { type FitMode, fitText, outputWidth, renderTable, type TextColumn } from "./text-table.js";
 
 /** The formats of `strata costs --format`. */
 export const COST_FORMATS = ["table", "json", "csv"] as const;
@@ -119,25 +119,27 @@ function printTable(
     ...metrics.map(([header]) => ({ header, align: "right" as const })),
   ];
   const line = (row: CostRow, group: string[]) => [...group, ...metrics.map(([, f]) => f(row))];
+  const width = outputWidth(stream);
+  const say = (text: string) => {
+    for (const l of fitText(text, width, "wrap")) writeLine(stream, l);
+  };
   writeLine(
     stream,
     renderTable({
       columns,
       rows: rows.map((r) => line(r, groupCells(r))),
       footer: [line(totals, ["total", ...groups.slice(1).map(() => "")])],
-      maxWidth: outputWidth(stream),
+      maxWidth: width,
     }),
   );
   if (totals.groups > rows.length) {
-    writeLine(
-      stream,
+    say(
       `the ${rows.length} most expensive of ${totals.groups} ${by === "document" ? "documents" : "rows"}; the total counts them all`,
     );
   }
   if (totals.unpricedCalls > 0) {
-    writeLine(
-      stream,
-      `${totals.unpricedCalls} call(s) had no price: their model has no price in the project, so they count as $0 ("unpriced", "*"); add price: { inputPerMTok, outputPerMTok } to the model`,
+    say(
+      `* ${totals.unpricedCalls} call(s) had no price ("unpriced"): their model has no price in the project, so they count as $0; give the model a price: { inputPerMTok, outputPerMTok }`,
     );
   }
 }

@@ -1,4 +1,5 @@
 import type { Command } from "commander";
+import type { ProjectDefinition } from "../../assets/project-definition.js";
 import { type DryRunStep, estimatePlan } from "../../materialize/dry-run.js";
 import { planMaterialization } from "../../materialize/materialization-plan.js";
 import { addDecimals } from "../../util/decimal.js";
@@ -9,7 +10,7 @@ import { EXIT_FAILED, EXIT_OK } from "../exit-codes.js";
 import { collect, parsePositiveInt, parseUsd } from "../option-parsers.js";
 import type { CommandRunner } from "../program.js";
 import { runPlan } from "../run-plan.js";
-import { outputWidth, renderTable } from "../text-table.js";
+import { fitText, outputWidth, renderTable } from "../text-table.js";
 
 interface MaterializeCliOptions {
   select: string;
@@ -59,7 +60,10 @@ export function registerMaterializeCommand(program: Command, run: CommandRunner)
         if (options.dryRun) {
           const store = await ctx.store();
           const estimates = await estimatePlan({ project, store, plan, noCache: !options.cache });
-          printPlan(ctx, plan, estimates, options.json === true);
+          printPlan(ctx, plan, estimates, {
+            json: options.json === true,
+            unpriced: unpricedModels(project.definition),
+          });
           return EXIT_OK;
         }
         const { store } = await ctx.projectAndStore();
@@ -99,12 +103,22 @@ function totalsOf(estimates: ReadonlyArray<DryRunStep>): DryRunTotals {
   };
 }
 
+/** The keys of the project's models that have no price. */
+function unpricedModels(project: ProjectDefinition): ReadonlySet<string> {
+  return new Set(
+    Object.entries(project.models)
+      .filter(([, model]) => model.price === undefined)
+      .map(([key]) => key),
+  );
+}
+
 function printPlan(
   ctx: CliContext,
   plan: ReturnType<typeof planMaterialization>,
   estimates: ReadonlyArray<DryRunStep>,
-  json: boolean,
+  options: { readonly json: boolean; readonly unpriced: ReadonlySet<string> },
 ): void {
+  const { json, unpriced } = options;
   const totals = totalsOf(estimates);
   if (json) {
     writeLine(
@@ -135,35 +149,35 @@ function printPlan(
     `plan for "${plan.selection}": ${plan.steps.length} step(s); dry run: nothing is built and no model is called`,
   );
   const estimated = estimates.some((e) => e.inference !== null);
+  const costOf = (inference: NonNullable<DryRunStep["inference"]>) =>
+    inference.models.every((m) => unpriced.has(m))
+      ? "unpriced"
+      : formatUsdRange(inference.costLowUsd, inference.costHighUsd);
   writeLine(
     ctx.io.stdout,
     renderTable({
       columns: [
+        // the step, then what it reads, one input a line ("(all)": every partition of it)
         { header: "step", fit: "middle" },
         { header: "docs", align: "right" },
         { header: "cached", align: "right" },
         { header: "input", align: "right" },
-        { header: "max output", align: "right" },
+        { header: "output", align: "right" },
         { header: "est. cost", align: "right" },
-        { header: "reads", fit: "wrap", minWidth: 10 },
       ],
-      rows: estimates.map(({ step, inference, note }) => [
-        step.id,
+      rows: estimates.map(({ step, inference }) => [
+        [
+          step.id,
+          ...step.inputs.map(
+            (input) =>
+              `  reads ${input.assetKey}${input.partitions.kind === "all" ? " (all)" : ""}`,
+          ),
+        ].join("\n"),
         inference === null ? "" : String(inference.documents),
         inference === null ? "" : String(inference.cacheHits),
         inference === null ? "" : String(inference.promptTokens),
         inference === null ? "" : String(inference.outputTokenCeiling),
-        inference === null
-          ? note === null
-            ? ""
-            : "-"
-          : formatUsdRange(inference.costLowUsd, inference.costHighUsd),
-        step.inputs
-          .map(
-            (input) =>
-              `${input.assetKey}${input.partitions.kind === "all" ? " (all partitions)" : ""}`,
-          )
-          .join("\n"),
+        inference === null ? "" : costOf(inference),
       ]),
       footer: estimated
         ? [
@@ -174,20 +188,20 @@ function printPlan(
               String(totals.promptTokens),
               String(totals.outputTokenCeiling),
               formatUsdRange(totals.costLowUsd, totals.costHighUsd),
-              "",
             ],
           ]
         : [],
       maxWidth: outputWidth(ctx.io.stdout),
     }),
   );
-  for (const { step, note } of estimates) {
-    if (note !== null) writeLine(ctx.io.stdout, `${step.id}: ${note}`);
-  }
-  writeLine(
-    ctx.io.stdout,
+  const width = outputWidth(ctx.io.stdout);
+  const say = (text: string) => {
+    for (const line of fitText(text, width, "wrap")) writeLine(ctx.io.stdout, line);
+  };
+  for (const { step, note } of estimates) if (note !== null) say(`${step.id}: ${note}`);
+  say(
     estimated
-      ? `estimated total: ${formatUsdRange(totals.costLowUsd, totals.costHighUsd)} for ${totals.documents} document(s), ${totals.cacheHits} answered from the ledger`
+      ? `estimated total: ${formatUsdRange(totals.costLowUsd, totals.costHighUsd)} (${totals.documents} documents, ${totals.cacheHits} cached)`
       : "estimated total: no step calls a model",
   );
 }
