@@ -87,7 +87,7 @@ async function copyExample() {
     join(dir, "package.json"),
     `${JSON.stringify({ name: "document-analysis", private: true, type: "module" }, null, 2)}\n`,
   );
-  // What `npm install strata` would do, pointing at this checkout.
+  // What `npm install /path/to/this/checkout` does: link node_modules/strata to it.
   await mkdir(join(dir, "node_modules"));
   await symlink(REPO_ROOT, join(dir, "node_modules", "strata"), "dir");
   return dir;

@@ -5,6 +5,7 @@ import { reapAbandonedRuns } from "../store/run-records.js";
 import { type OpenStoreOptions, openStore, type Store } from "../store/store.js";
 import type { CliIo } from "./cli-io.js";
 import { type LoadedProject, loadProject } from "./project-loader.js";
+import { warnUnpricedModels } from "./unpriced-models.js";
 
 /** The global options every command takes. */
 export interface GlobalOptions {
@@ -61,10 +62,14 @@ export class CliContext {
     return this.#store;
   }
 
-  /** Loads and validates the project file once; its endpoints' API keys become secrets. */
+  /**
+   * Loads and validates the project file once; its endpoints' API keys become secrets, and
+   * models without a price are warned about.
+   */
   project(): Promise<LoadedProject> {
     this.#project ??= loadProject(this.projectFile).then((project) => {
       registerApiKeys(project.definition, this.io.env);
+      warnUnpricedModels(project.definition, this.io.stderr);
       return project;
     });
     return this.#project;

@@ -1,16 +1,22 @@
-import Table from "cli-table3";
 import { stepInference } from "../inference/fan-out.js";
 import { InferenceRuntime } from "../inference/inference-runtime.js";
 import type { MaterializationPlan } from "../materialize/materialization-plan.js";
-import { materialize, type RunResult, storageRootOf } from "../materialize/materialize.js";
+import {
+  materialize,
+  type RunResult,
+  type StepResult,
+  storageRootOf,
+} from "../materialize/materialize.js";
 import { allowsRelaxedCommits, type Store } from "../store/store.js";
 import { addDecimals } from "../util/decimal.js";
 import { newId } from "../util/ids.js";
+import { formatUsd } from "../util/usd.js";
 import { onCancelSignals } from "./cancel-signals.js";
 import type { CliContext } from "./cli-context.js";
 import { writeLine } from "./cli-io.js";
 import type { LoadedProject } from "./project-loader.js";
 import { formatDuration, RunProgress } from "./run-progress.js";
+import { outputWidth, renderTable } from "./text-table.js";
 
 /** How `materialize` and `runs resume` run a plan. */
 export interface RunPlanOptions {
@@ -114,31 +120,47 @@ function printResult(ctx: CliContext, result: RunResult, json: boolean): void {
     printResumeHint(ctx, result);
     return;
   }
-  const table = new Table({
-    head: [
-      "asset",
-      "partition",
-      "status",
-      "rows",
-      "tokens (prompt/cached/completion)",
-      "cost USD",
-      "time",
-    ],
-    style: { head: [], border: [] },
-  });
-  for (const s of result.steps) {
-    table.push([
-      s.assetKey,
-      s.partitionKey ?? "",
-      s.status,
-      s.rows === null ? "" : String(s.rows),
-      `${s.promptTokens}/${s.cachedTokens}/${s.completionTokens}`,
-      s.costUsd,
-      s.durationMs === null ? "" : formatDuration(s.durationMs),
-    ]);
-  }
-  writeLine(ctx.io.stdout, table.toString());
-  writeLine(ctx.io.stdout, `run ${result.runId} ${result.status}; cost $${costUsd}`);
+  const sum = (pick: (s: StepResult) => number) =>
+    String(result.steps.reduce((t, s) => t + pick(s), 0));
+  writeLine(
+    ctx.io.stdout,
+    renderTable({
+      columns: [
+        { header: "step", fit: "middle" },
+        { header: "status" },
+        { header: "rows", align: "right" },
+        { header: "input", align: "right" },
+        { header: "cached", align: "right" },
+        { header: "output", align: "right" },
+        { header: "cost", align: "right" },
+        { header: "time", align: "right" },
+      ],
+      rows: result.steps.map((s) => [
+        s.partitionKey === null ? s.assetKey : `${s.assetKey}[${s.partitionKey}]`,
+        s.status,
+        s.rows === null ? "" : String(s.rows),
+        String(s.promptTokens),
+        String(s.cachedTokens),
+        String(s.completionTokens),
+        formatUsd(s.costUsd),
+        s.durationMs === null ? "" : formatDuration(s.durationMs),
+      ]),
+      footer: [
+        [
+          "total",
+          "",
+          "",
+          sum((s) => s.promptTokens),
+          sum((s) => s.cachedTokens),
+          sum((s) => s.completionTokens),
+          formatUsd(costUsd),
+          "",
+        ],
+      ],
+      maxWidth: outputWidth(ctx.io.stdout),
+    }),
+  );
+  writeLine(ctx.io.stdout, `run ${result.runId} ${result.status}; cost ${formatUsd(costUsd)}`);
   if (result.error !== null) writeLine(ctx.io.stderr, `strata: ${result.error}`);
   printResumeHint(ctx, result);
 }

@@ -2,8 +2,10 @@ import { createLogUpdate } from "log-update";
 import type { InferenceProgress } from "../inference/inference-runtime.js";
 import type { PlanStep } from "../materialize/materialization-plan.js";
 import type { RunEvent, StepResult } from "../materialize/materialize.js";
+import { formatUsd } from "../util/usd.js";
+import { fitText, outputWidth } from "./text-table.js";
 
-type Stream = NodeJS.WritableStream & { isTTY?: boolean };
+type Stream = NodeJS.WritableStream & { isTTY?: boolean; columns?: number };
 
 const SYMBOL: Record<StepResult["status"], string> = {
   succeeded: "✓",
@@ -84,13 +86,10 @@ export class RunProgress {
   #render(): void {
     if (this.#live === undefined || this.#closed) return;
     const now = Date.now();
-    const lines = [...this.#running.values()].map(({ step, startedAt }) => {
-      const elapsed = now - startedAt;
-      const inference = this.#inference.get(step.id);
-      return inference === undefined
-        ? `  ⠿ ${step.id} running ${(elapsed / 1000).toFixed(1)}s`
-        : `  ⠿ ${step.id} ${inferenceBar(inference, elapsed)}`;
-    });
+    const width = outputWidth(this.#stream);
+    const lines = [...this.#running.values()].map(({ step, startedAt }) =>
+      progressLine(step.id, this.#inference.get(step.id), now - startedAt, width),
+    );
     lines.push(`  ${this.#finished}/${this.#total} steps done`);
     this.#live(lines.join("\n"));
   }
@@ -104,25 +103,67 @@ function describeResult(r: StepResult): string {
   return `${SYMBOL[r.status]} ${r.id} ${r.status}${details.length > 0 ? ` (${details.join(", ")})` : ""}`;
 }
 
-const BAR_WIDTH = 24;
+/** The bar's width when the line has room; it narrows to {@link MIN_BAR_WIDTH} before parts go. */
+const BAR_WIDTH = 20;
+const MIN_BAR_WIDTH = 8;
+/** The fewest characters of the step id a line keeps before it gives up parts. */
+const MIN_ID_WIDTH = 16;
 
-/** `████░░░░ 1,234/10,000 failed 3 cached 100 tokens 1.2M $0.42 95/s ETA 1 min 30 s` */
-function inferenceBar(p: InferenceProgress, elapsedMs: number): string {
+/**
+ * The live line of one running step, at most `width` characters (the terminal's, else 80):
+ * `  ⠿ analyses ████░░░░ 1,234/10,000 failed 3 cached 100 tokens 1.2M $0.42 95/s ETA 1 min 5 s`.
+ * When it is too long the bar narrows, then the rate, the tokens, the cache hits and the ETA go,
+ * in that order, and the step id is shortened in the middle; the counts and dollars always stay.
+ *
+ * @example
+ * progressLine("analyses", progress, 12_000, 80);
+ */
+export function progressLine(
+  stepId: string,
+  progress: InferenceProgress | undefined,
+  elapsedMs: number,
+  width: number,
+): string {
+  const prefix = "  ⠿ ";
+  if (progress === undefined) {
+    const rest = ` running ${formatDuration(elapsedMs)}`;
+    const room = Math.max(MIN_ID_WIDTH, width - prefix.length - rest.length);
+    return `${prefix}${fitText(stepId, room, "middle")[0]}${rest}`;
+  }
+  const p = progress;
   const share = p.total === 0 ? 1 : p.done / p.total;
-  const filled = Math.round(share * BAR_WIDTH);
   const rate = elapsedMs > 0 ? (p.done * 1000) / elapsedMs : 0;
   const eta = rate > 0 ? formatDuration(((p.total - p.done) / rate) * 1000) : "?";
-  const tokens = p.promptTokens + p.completionTokens;
-  return [
-    `${"█".repeat(filled)}${"░".repeat(BAR_WIDTH - filled)}`,
-    `${p.done.toLocaleString("en-US")}/${p.total.toLocaleString("en-US")}`,
-    `failed ${p.failed}`,
-    `cached ${p.cacheHits}`,
-    `tokens ${compact(tokens)}`,
-    `$${p.costUsd}`,
-    `${rate.toFixed(0)}/s`,
-    `ETA ${eta}`,
-  ].join(" ");
+  // [text, drop order]: parts with a drop order go, highest first, while the line is too long
+  const parts: Array<[string, number]> = [
+    [`${p.done.toLocaleString("en-US")}/${p.total.toLocaleString("en-US")}`, 0],
+    ...(p.failed > 0 ? [[`failed ${p.failed}`, 0] as [string, number]] : []),
+    ...(p.cacheHits > 0 ? [[`cached ${p.cacheHits}`, 2] as [string, number]] : []),
+    [`tokens ${compact(p.promptTokens + p.completionTokens)}`, 3],
+    [formatUsd(p.costUsd), 0],
+    [`${rate.toFixed(0)}/s`, 4],
+    [`ETA ${eta}`, 1],
+  ];
+  const bar = (w: number) => {
+    const filled = Math.round(share * w);
+    return `${"█".repeat(filled)}${"░".repeat(w - filled)}`;
+  };
+  const idWidth = Math.min(stepId.length, MIN_ID_WIDTH);
+  const length = (barWidth: number) =>
+    prefix.length + idWidth + 1 + barWidth + parts.reduce((t, [text]) => t + 1 + text.length, 0);
+  let barWidth = BAR_WIDTH;
+  while (length(barWidth) > width && barWidth > MIN_BAR_WIDTH) barWidth -= 1;
+  while (length(barWidth) > width) {
+    const drop = parts.reduce(
+      (best, part, i) => (part[1] > (parts[best]?.[1] ?? 0) ? i : best),
+      -1,
+    );
+    if (drop < 0) break;
+    parts.splice(drop, 1);
+  }
+  const rest = ` ${bar(barWidth)} ${parts.map(([text]) => text).join(" ")}`;
+  const room = Math.max(idWidth, width - prefix.length - rest.length);
+  return `${prefix}${fitText(stepId, room, "middle")[0]}${rest}`;
 }
 
 function compact(n: number): string {

@@ -51,6 +51,11 @@ export interface PlanRequest {
   readonly partitions?: ReadonlyArray<string>;
   /** `--partition-range A..B`. */
   readonly partitionRange?: string;
+  /**
+   * `--all-partitions`: every partition that exists now, for selections whose partitioned
+   * assets share one partitioning; an unpartitioned selection ignores it.
+   */
+  readonly allPartitions?: boolean;
   readonly now?: Date;
 }
 
@@ -176,6 +181,7 @@ function resolvePartitionKeys(
   const given = request.partitions ?? [];
   const range = request.partitionRange;
   const first = partitioned[0];
+  if (request.allPartitions === true) return allPartitionKeys(partitioned, request);
   if (first === undefined) {
     if (given.length > 0 || range !== undefined) {
       throw new StrataError(
@@ -196,7 +202,7 @@ function resolvePartitionKeys(
         : "";
     throw new StrataError(
       "bad_partition",
-      `asset "${first.key}" is partitioned (${definition.describe()}); choose partitions with --partition KEY (e.g. --partition ${example})${exampleRange}`,
+      `asset "${first.key}" is partitioned (${definition.describe()}); choose partitions with --partition KEY (e.g. --partition ${example})${exampleRange}, or build them all with --all-partitions`,
     );
   }
   const keys: string[] = [...given];
@@ -218,6 +224,37 @@ function resolvePartitionKeys(
     }
   }
   return unique;
+}
+
+/** Every key of the one partitioning the partitioned assets of the plan share. */
+function allPartitionKeys(
+  partitioned: ReadonlyArray<AssetDefinition<object>>,
+  request: PlanRequest,
+): ReadonlyArray<string> {
+  if ((request.partitions ?? []).length > 0 || request.partitionRange !== undefined) {
+    throw new StrataError(
+      "bad_partition",
+      "--all-partitions builds every partition; leave out --partition and --partition-range",
+    );
+  }
+  const first = partitioned[0];
+  if (first === undefined) return [];
+  const definition = first.partitions as PartitionsDefinition;
+  const other = partitioned.find((a) => !(a.partitions as PartitionsDefinition).equals(definition));
+  if (other !== undefined) {
+    throw new StrataError(
+      "bad_partition",
+      `--all-partitions needs one partitioning, but asset "${first.key}" is ${definition.describe()} and asset "${other.key}" is ${(other.partitions as PartitionsDefinition).describe()}; materialize them in separate selections`,
+    );
+  }
+  const keys = definition.keys(request.now ?? new Date());
+  if (keys.length === 0) {
+    throw new StrataError(
+      "bad_partition",
+      `asset "${first.key}" has no complete partition yet (${definition.describe()}); there is nothing to build`,
+    );
+  }
+  return keys;
 }
 
 function unknownPartition(

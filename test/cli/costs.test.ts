@@ -44,7 +44,7 @@ export default defineProject({ assets: [documents, analyses, summaries, report] 
 `;
 
 /** What `costs --format json` prints for one row. */
-type JsonRow = Record<string, string | number | null>;
+type JsonRow = Record<string, string | number | boolean | null>;
 
 function jsonRows(rows: ReadonlyArray<CostRow>): JsonRow[] {
   return rows.map((r) => ({
@@ -55,11 +55,22 @@ function jsonRows(rows: ReadonlyArray<CostRow>): JsonRow[] {
     cachedTokens: r.cachedTokens,
     completionTokens: r.completionTokens,
     costUsd: trimDecimal(r.costUsd),
+    unpricedCalls: r.unpricedCalls,
+    total: false,
   }));
 }
 
 function trimmed(rows: JsonRow[]): JsonRow[] {
   return rows.map((r) => ({ ...r, costUsd: trimDecimal(String(r.costUsd)) }));
+}
+
+/** The rows of a JSON or CSV cost report without its totals row, which must come last. */
+function withoutTotal<T extends { total?: unknown }>(rows: T[]): T[] {
+  expect(rows.at(-1)?.total, "the last row is the totals row").toSatisfy(
+    (v: unknown) => v === true || v === "true",
+  );
+  expect(rows.slice(0, -1).every((r) => r.total === false || r.total === "false")).toBe(true);
+  return rows.slice(0, -1);
 }
 
 function ok(result: CliResult): string {
@@ -104,12 +115,19 @@ function parseCsv(text: string): string[][] {
   return records;
 }
 
-/** The cells of a cli-table3 table line. */
-function tableCells(line: string): string[] {
-  return line
-    .split(/[│|]/)
-    .slice(1, -1)
-    .map((c) => c.trim());
+/**
+ * The cells of a printed table, line by line (header first, rules left out): the columns are
+ * where the rule under the header has its runs of "─".
+ */
+function tableCells(table: string): string[][] {
+  const lines = table.trimEnd().split("\n");
+  const rule = lines.find((l) => /^─/.test(l)) ?? "";
+  const spans = [...rule.matchAll(/─+/g)].map((m) => [m.index, m.index + m[0].length] as const);
+  return lines
+    .filter((l) => !/^─/.test(l) && l.trim() !== "")
+    .map((l) =>
+      spans.map(([from, to], i) => l.slice(from, i === spans.length - 1 ? undefined : to).trim()),
+    );
 }
 
 const SEVEN_DAYS_MS = 7 * 86_400_000;
@@ -180,12 +198,24 @@ describe.each(BACKENDS)("strata costs on %s", (backend) => {
     CLI_TEST_OPTIONS,
     async () => {
       const printed = new Map<CostGrouping, JsonRow[]>();
+      const noTotals = (rows: JsonRow[]) => rows.map(({ unpricedCalls: _, total: __, ...r }) => r);
       for (const grouping of COST_GROUPINGS) {
-        const rows = JSON.parse(ok(await costs("--by", grouping, "--format", "json")));
+        const all = JSON.parse(ok(await costs("--by", grouping, "--format", "json")));
+        const rows = withoutTotal(all as JsonRow[]);
         printed.set(grouping, rows);
         expect(trimmed(rows), grouping).toEqual(expected.get(grouping));
         const view = views.get(grouping);
-        if (view !== undefined) expect(trimmed(rows), grouping).toEqual(view);
+        if (view !== undefined) expect(noTotals(trimmed(rows)), grouping).toEqual(view);
+        // the totals row: every group column null, the sums of every row
+        const groups = Object.keys(rows[0] ?? {}).filter((k) => !(k in SEED_EXPECTED.total));
+        expect(trimmed([all.at(-1)])[0], grouping).toEqual({
+          ...Object.fromEntries(
+            groups.filter((g) => g !== "unpricedCalls" && g !== "total").map((g) => [g, null]),
+          ),
+          ...SEED_EXPECTED.total,
+          unpricedCalls: 0,
+          total: true,
+        });
       }
       // the DESIGN.md shape, and the hand-computed exact numbers
       const byModel = printed.get("model") ?? [];
@@ -198,6 +228,8 @@ describe.each(BACKENDS)("strata costs on %s", (backend) => {
           "costUsd",
           "model",
           "promptTokens",
+          "total",
+          "unpricedCalls",
         ].sort(),
       );
       expect(
@@ -214,56 +246,92 @@ describe.each(BACKENDS)("strata costs on %s", (backend) => {
     "defaults to --by asset in a table that ends with a totals row summing the exact cost",
     CLI_TEST_OPTIONS,
     async () => {
-      const table = ok(await costs());
-      const lines = table.trimEnd().split("\n");
-      const header = tableCells(lines.find((l) => l.includes("cost USD")) ?? "");
-      expect(header).toEqual([
-        "asset",
-        "calls",
-        "cache hits",
-        "prompt",
-        "cached",
-        "completion",
-        "cost USD",
-      ]);
-      const rows = lines.map(tableCells).filter((c) => c.length === header.length);
-      const total = rows.at(-1);
-      expect(total).toEqual([
+      const [header, ...rows] = tableCells(ok(await costs()));
+      expect(header).toEqual(["asset", "calls", "cache hits", "input", "cached", "output", "cost"]);
+      expect(rows.at(-1)).toEqual([
         "total",
         String(SEED_EXPECTED.total.calls),
         String(SEED_EXPECTED.total.cacheHits),
         String(SEED_EXPECTED.total.promptTokens),
         String(SEED_EXPECTED.total.cachedTokens),
         String(SEED_EXPECTED.total.completionTokens),
-        expect.any(String),
+        `$${SEED_EXPECTED.total.costUsd}`,
       ]);
-      expect(trimDecimal(total?.[6] ?? "")).toBe(SEED_EXPECTED.total.costUsd);
-      // one line per asset before the total, with the views' numbers
-      expect(rows.slice(1, -1).map((r) => [r[0], trimDecimal(r[6] ?? "")])).toEqual(
-        (views.get("asset") ?? []).map((r) => [r.asset, r.costUsd]),
+      // one line per asset before the total, with the views' numbers, in dollars
+      expect(rows.slice(0, -1).map((r) => [r[0], r[6]])).toEqual(
+        (views.get("asset") ?? []).map((r) => [r.asset, `$${r.costUsd}`]),
       );
 
-      // the document grouping has four group columns: the total fills the first, blanks the rest
-      const byDocument = ok(await costs("--by", "document", "--format", "table"));
-      const documentTotal = byDocument
-        .trimEnd()
-        .split("\n")
-        .map(tableCells)
-        .filter((c) => c[0] === "total")
-        .at(-1);
-      expect(documentTotal).toEqual([
+      // the document table: asset[partition], document and model; the total blanks the rest
+      const [documentHeader, ...documentRows] = tableCells(
+        ok(await costs("--by", "document", "--format", "table")),
+      );
+      expect(documentHeader).toEqual([
+        "asset",
+        "document",
+        "model",
+        "calls",
+        "input",
+        "output",
+        "cost",
+      ]);
+      expect(documentRows[0]).toEqual([
+        "analyses[de]",
+        "doc3",
+        "large",
+        "2",
+        "600",
+        "45",
+        "$0.001038",
+      ]);
+      expect(documentRows.at(-1)).toEqual([
         "total",
         "",
         "",
-        "",
         String(SEED_EXPECTED.total.calls),
-        String(SEED_EXPECTED.total.cacheHits),
         String(SEED_EXPECTED.total.promptTokens),
-        String(SEED_EXPECTED.total.cachedTokens),
         String(SEED_EXPECTED.total.completionTokens),
-        expect.any(String),
+        `$${SEED_EXPECTED.total.costUsd}`,
       ]);
-      expect(trimDecimal(documentTotal?.[9] ?? "")).toBe(SEED_EXPECTED.total.costUsd);
+    },
+  );
+
+  it(
+    "lists the N most expensive documents with --limit N, and still totals them all",
+    CLI_TEST_OPTIONS,
+    async () => {
+      const documents = expected.get("document") ?? [];
+      const json = JSON.parse(
+        ok(await costs("--by", "document", "--limit", "2", "--format", "json")),
+      );
+      expect(trimmed(withoutTotal(json))).toEqual(documents.slice(0, 2));
+      const costsOf = documents.map((d) => Number(d.costUsd));
+      expect(costsOf).toEqual([...costsOf].sort((a, b) => b - a));
+      expect(trimDecimal(String(json.at(-1).costUsd))).toBe(SEED_EXPECTED.total.costUsd);
+
+      const table = ok(await costs("--by", "document", "--limit", "2"));
+      const [, ...rows] = tableCells(table.split("\nthe ")[0] ?? "");
+      expect(rows.map((r) => r[1])).toEqual(["doc3", "doc1", ""]);
+      expect(table).toContain(`the 2 most expensive of ${documents.length} documents`);
+
+      const usage = usageError(await costs("--by", "asset", "--limit", "2"));
+      expect(usage).toMatch(/--limit[\s\S]*--by document/);
+      expect(usageError(await costs("--by", "document", "--limit", "0"))).toMatch(/--limit/);
+    },
+  );
+
+  it(
+    "says --model takes the model key when given the model name the endpoint serves",
+    CLI_TEST_OPTIONS,
+    async () => {
+      const message = usageError(await costs("--model", "qwen3-8b"));
+      expect(message).toContain('"qwen3-8b"');
+      expect(message).toContain("--model small");
+      expect(message.trim().split("\n")).toHaveLength(1);
+      // the key itself works
+      expect(
+        withoutTotal(JSON.parse(ok(await costs("--model", "small", "--format", "json")))),
+      ).not.toEqual([]);
     },
   );
 
@@ -274,16 +342,25 @@ describe.each(BACKENDS)("strata costs on %s", (backend) => {
       const csv = ok(await costs("--by", "document", "--format", "csv"));
       const lines = csv.trimEnd().split("\n");
       const documents = expected.get("document") ?? [];
-      expect(lines).toHaveLength(1 + documents.length);
+      expect(lines).toHaveLength(1 + documents.length + 1);
       expect(lines[0]).toBe(
-        "asset,partition,document,model,calls,cacheHits,promptTokens,cachedTokens,completionTokens,costUsd",
+        "asset,partition,document,model,calls,cacheHits,promptTokens,cachedTokens,completionTokens,costUsd,unpricedCalls,total",
       );
       // a quote doubled inside a quoted field; a comma in the document id and the models
       const quotedLine = lines.find((l) => l.startsWith("report,"));
-      expect(quotedLine).toMatch(/^report,,"d""quoted"", 1","large, small",2,0,20,0,2,[0-9.]+$/);
-      expect(trimDecimal(quotedLine?.split(",").at(-1) ?? "")).toBe("0.0000364");
+      expect(quotedLine).toMatch(
+        /^report,,"d""quoted"", 1","large, small",2,0,20,0,2,[0-9.]+,0,false$/,
+      );
+      expect(trimDecimal(quotedLine?.split(",").at(-3) ?? "")).toBe("0.0000364");
+      // the totals row: group columns empty, total true
+      expect(lines.at(-1)).toMatch(
+        new RegExp(
+          `^,,,,${SEED_EXPECTED.total.calls},${SEED_EXPECTED.total.cacheHits},${SEED_EXPECTED.total.promptTokens},${SEED_EXPECTED.total.cachedTokens},${SEED_EXPECTED.total.completionTokens},[0-9.]+,0,true$`,
+        ),
+      );
       const records = parseCsv(csv);
-      const [header, ...body] = records;
+      const [header, ...all] = records;
+      const body = all.slice(0, -1);
       expect(body).toHaveLength(documents.length);
       const asObjects = body.map((fields) =>
         Object.fromEntries((header ?? []).map((h, i) => [h, fields[i] ?? ""])),
@@ -307,7 +384,7 @@ describe.each(BACKENDS)("strata costs on %s", (backend) => {
     CLI_TEST_OPTIONS,
     async () => {
       const json = async (...args: string[]) =>
-        trimmed(JSON.parse(ok(await costs(...args, "--format", "json"))));
+        trimmed(withoutTotal(JSON.parse(ok(await costs(...args, "--format", "json")))));
 
       expect(await json("--by", "model", "--run", "run-b")).toEqual(filtered.get("run"));
       expect(filtered.get("run")?.map((r) => r.model)).toEqual(["nano", "small"]);
@@ -340,9 +417,10 @@ describe.each(BACKENDS)("strata costs on %s", (backend) => {
 
       const combined = await json("--by", "document", "--run", SEED_RUNS.gamma, "--model", "small");
       expect(combined).toEqual(filtered.get("combined"));
+      // the most expensive document first
       expect(combined.map((r) => [r.asset, r.document, r.costUsd])).toEqual([
-        ["analyses", "doc1", "0"],
         ["report", QUOTED_DOCUMENT, "0.0000014"],
+        ["analyses", "doc1", "0"],
       ]);
     },
   );
@@ -381,7 +459,7 @@ describe.each(BACKENDS)("strata costs on %s", (backend) => {
         const result = await costs(option, INJECTION, "--format", "json");
         expect([0, 2], `${option}: ${result.stderr}`).toContain(result.code);
         expect(result.stderr).not.toMatch(/unexpected error|syntax error at or near/i);
-        if (option === "--model") expect(JSON.parse(result.stdout)).toEqual([]);
+        if (option === "--model") expect(withoutTotal(JSON.parse(result.stdout))).toEqual([]);
       }
       // everything is still there, and the CLI still reads it
       await withStore(project, async (store) => {

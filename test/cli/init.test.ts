@@ -1,14 +1,32 @@
+import { execFile } from "node:child_process";
 import { readdir, readFile, realpath, writeFile } from "node:fs/promises";
-import { join } from "node:path";
+import { join, relative, resolve } from "node:path";
+import { promisify } from "node:util";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { type Simulator, startSimulator } from "../../src/sim/simulator.js";
 import { createProjectFixture, REPO_ROOT } from "../helpers/project-fixture.js";
 import { runCliProcess } from "../helpers/run-cli.js";
 import { createTempDir } from "../helpers/temp-dir.js";
 
-const VERSION = (
-  JSON.parse(await readFile(join(REPO_ROOT, "package.json"), "utf8")) as { version: string }
-).version;
+const run = promisify(execFile);
+
+const PACKAGE = JSON.parse(await readFile(join(REPO_ROOT, "package.json"), "utf8")) as {
+  version: string;
+};
+
+/** The `strata` dependency `strata init` writes for a project in `dir`: this checkout, by path. */
+function dependencyOn(dir: string): string {
+  return `file:${relative(dir, REPO_ROOT).split("\\").join("/")}`;
+}
+
+/** `npm` or `npx`, run where a user would run it, never reaching the network. */
+function npm(command: "npm" | "npx", args: ReadonlyArray<string>, cwd: string) {
+  return run(command, ["--offline", ...args], {
+    cwd,
+    timeout: 60_000,
+    env: { ...process.env, npm_config_update_notifier: "false" },
+  });
+}
 
 describe("strata init", () => {
   let temp: Awaited<ReturnType<typeof createTempDir>>;
@@ -43,7 +61,7 @@ describe("strata init", () => {
       expect(await readFile(join(project.dir, ".gitignore"), "utf8")).toMatch(/^\.strata\/$/m);
       expect(JSON.parse(await readFile(join(project.dir, "package.json"), "utf8"))).toMatchObject({
         type: "module",
-        dependencies: { strata: `^${VERSION}` },
+        dependencies: { strata: dependencyOn(project.dir) },
       });
       const config = await readFile(project.file, "utf8");
       expect(config).toContain('process.env.STRATA_ENDPOINT_URL || "http://127.0.0.1:8000/v1"');
@@ -75,6 +93,35 @@ describe("strata init", () => {
       await project.remove();
     }
   }, 90_000);
+
+  it("points the new project at this strata: npm installs it offline and npx strata runs it", async () => {
+    const init = await runCliProcess(["init", "pipeline"], { cwd: dir });
+    expect(init.code, init.stderr).toBe(0);
+    const project = join(dir, "pipeline");
+    const pkg = JSON.parse(await readFile(join(project, "package.json"), "utf8")) as {
+      dependencies: Record<string, string>;
+    };
+    // a path to this checkout, not a registry version (the registry's "strata" is another package)
+    expect(pkg.dependencies.strata).toBe(dependencyOn(project));
+    expect(resolve(project, pkg.dependencies.strata!.slice("file:".length))).toBe(
+      resolve(REPO_ROOT),
+    );
+
+    await npm("npm", ["install", "--no-audit", "--no-fund"], project);
+    expect(await realpath(join(project, "node_modules", "strata"))).toBe(await realpath(REPO_ROOT));
+    const version = await npm("npx", ["strata", "--version"], project);
+    expect(version.stdout.trim()).toBe(PACKAGE.version);
+    const help = await npm("npx", ["strata", "--help"], project);
+    expect(help.stdout).toContain("asset-centric data pipelines");
+    expect(help.stdout).toContain("materialize");
+  }, 90_000);
+
+  it("says how to add strata to a package.json it keeps", async () => {
+    await writeFile(join(dir, "package.json"), '{ "name": "mine" }\n');
+    const init = await runCliProcess(["init", "."], { cwd: dir });
+    expect(init.code, init.stderr).toBe(0);
+    expect(init.stdout).toContain(`npm install ${dependencyOn(dir)}`);
+  });
 
   it.each(["strata.config.ts", "README.strata.md"])(
     "refuses to overwrite %s, names it and writes nothing",

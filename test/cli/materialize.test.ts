@@ -292,6 +292,43 @@ describe.concurrent("strata materialize", CLI_TEST_OPTIONS, () => {
     }
   });
 
+  it("builds every partition with --all-partitions, and says when it cannot", async () => {
+    const project = await createBackendProject("pglite", partitionedProject());
+    try {
+      const missing = usageError(await project.cli(["materialize", "--select", "docs"]));
+      expect(missing).toContain("--all-partitions");
+
+      const built = materializeJson(
+        await project.cli(["materialize", "--select", "docs", "--all-partitions", "--json"]),
+      );
+      expect(built).toMatchObject({
+        status: "succeeded",
+        assets: [builtStep("docs", 1, "en"), builtStep("docs", 1, "de")],
+      });
+      expect(await arrowFiles(project, "docs", "de")).toHaveLength(1);
+
+      // static and daily partitions in one selection: no one set of keys fits both
+      const mixed = usageError(
+        await project.cli(["materialize", "--select", "*", "--all-partitions"]),
+      );
+      expect(mixed).toContain('asset "docs" is static [en, de]');
+      expect(mixed).toContain('asset "events" is daily from 2024-01-01');
+      const both = usageError(
+        await project.cli([
+          "materialize",
+          "--select",
+          "docs",
+          "--all-partitions",
+          "--partition",
+          "en",
+        ]),
+      );
+      expect(both).toContain("leave out --partition");
+    } finally {
+      await project.dispose();
+    }
+  });
+
   it("builds each daily partition of a --partition-range", async () => {
     const project = await createBackendProject("pglite", partitionedProject());
     try {

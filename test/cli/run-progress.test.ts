@@ -1,113 +1,93 @@
-import { afterEach, describe, expect, it } from "vitest";
-import {
-  createInferenceProject,
-  type InferenceProject,
-  parseStdout,
-  plainDecimal,
-  waitUntil,
-} from "../helpers/inference-project.js";
-import { CLI_TEST_OPTIONS } from "../helpers/project-fixture.js";
-import type { CliResult } from "../helpers/run-cli.js";
-import { canOpenTerminal, screenLines, startCliOnTerminal } from "../helpers/terminal-screen.js";
-import { BACKENDS, type Backend } from "../helpers/test-store.js";
+import { Writable } from "node:stream";
+import { describe, expect, it } from "vitest";
+import { progressLine, RunProgress } from "../../src/cli/run-progress.js";
+import type { InferenceProgress } from "../../src/inference/inference-runtime.js";
+import type { PlanStep } from "../../src/materialize/materialization-plan.js";
 
-// Ctrl-C during a run that calls a model: the compiled CLI (`npm run build` first) against a
-// simulator in this process. Every test waits on events (calls billed, lines shown), never on time.
+/** An asset key far wider than a terminal, as a deep warehouse layout makes them. */
+const LONG_KEY = `warehouse/${"customer_support_tickets/".repeat(4)}classified_with_sentiment`;
 
-interface MaterializeJson {
-  runId: string;
-  status: string;
-  costUsd: string;
-  assets: Array<{
-    key: string;
-    status: string;
-    promptTokens: number;
-    completionTokens: number;
-    costUsd: string;
-  }>;
+function progress(stepId: string, more: Partial<InferenceProgress> = {}): InferenceProgress {
+  return {
+    stepId,
+    total: 10_000,
+    done: 1_234,
+    failed: 3,
+    cacheHits: 100,
+    promptTokens: 1_000_000,
+    completionTokens: 200_000,
+    costUsd: "0.4200",
+    ...more,
+  };
 }
 
-function ok(result: CliResult): CliResult {
-  expect(result.code, result.stderr).toBe(0);
-  return result;
+function step(id: string): PlanStep {
+  return { id, assetKey: id, partitionKey: null, codeVersion: null, inputs: [], upstreamSteps: [] };
 }
 
-/** What the ledger holds for one run: billed calls and cost. */
-async function ledgerOf(p: InferenceProject, runId: string) {
-  const [row] = parseStdout<Array<{ calls: number; promptTokens: number; costUsd: string }>>(
-    ok(await p.cli(["costs", "--by", "run", "--run", runId, "--format", "json"])),
-  );
-  return row!;
-}
-
-describe("a run canceled with Ctrl-C", CLI_TEST_OPTIONS, () => {
-  const disposals: Array<() => Promise<void>> = [];
-  afterEach(async () => {
-    for (const dispose of disposals.splice(0)) await dispose().catch(() => {});
+describe("progressLine", () => {
+  it("shows every part of a short step's line when the terminal has room", () => {
+    const line = progressLine("analyses", progress("analyses"), 13_000, 120);
+    expect([...line].length).toBeLessThanOrEqual(120);
+    expect(line).toMatch(
+      /^ {2}⠿ analyses [█░]+ 1,234\/10,000 failed 3 cached 100 tokens 1\.2M \$0\.42 95\/s ETA /,
+    );
   });
 
-  async function project(backend: Backend, salt: string): Promise<InferenceProject> {
-    const p = await createInferenceProject(
-      backend,
-      { documents: 400, salt, maxConcurrency: 4 },
-      { latencyMs: 30 },
+  it("fits a long asset key in 80 columns, keeping its start and end, the counts and the dollars", () => {
+    const id = `${LONG_KEY}[2026-01-01]`;
+    const line = progressLine(id, progress(id), 13_000, 80);
+    expect([...line].length).toBeLessThanOrEqual(80);
+    expect(line).toMatch(/^ {2}⠿ warehouse\/\S*…\S*2026-01-01\] /);
+    expect(line).toContain("1,234/10,000");
+    expect(line).toContain("failed 3");
+    expect(line).toContain("$0.42");
+  });
+
+  it("gives up the least useful parts first, and uses a wide terminal's room", () => {
+    const narrow = progressLine("analyses", progress("analyses"), 13_000, 80);
+    expect([...narrow].length).toBeLessThanOrEqual(80);
+    // the rate and the tokens went; the counts, failures, cache hits, dollars and ETA stayed
+    expect(narrow).toMatch(/ 1,234\/10,000 failed 3 cached 100 \$0\.42 ETA /);
+    const wide = progressLine(LONG_KEY, progress(LONG_KEY), 13_000, 240);
+    expect(wide).toContain(LONG_KEY);
+    expect(wide).toContain("tokens 1.2M");
+    expect([...wide].length).toBeLessThanOrEqual(240);
+  });
+
+  it("fits a step that has not called a model yet", () => {
+    const line = progressLine(LONG_KEY, undefined, 1_500, 80);
+    expect([...line].length).toBeLessThanOrEqual(80);
+    expect(line).toMatch(/^ {2}⠿ warehouse\/\S*…\S*_with_sentiment running 1\.5 s$/);
+  });
+});
+
+describe("RunProgress", () => {
+  it("draws live lines no wider than the terminal", () => {
+    let written = "";
+    const terminal = Object.assign(
+      new Writable({
+        write(chunk, _encoding, done) {
+          written += String(chunk);
+          done();
+        },
+      }),
+      { isTTY: true, columns: 80, rows: 24 },
     );
-    disposals.push(() => p.dispose());
-    return p;
-  }
-
-  it.each(BACKENDS)(
-    "reports the tokens and cost its canceled step spent, as on the ledger, and how to resume (%s)",
-    async (backend) => {
-      const p = await project(backend, `sigint-${backend}`);
-      const run = p.start(["materialize", "--select", "*", "--json"]);
-      await waitUntil(() => p.billed() >= 12, run.result, "calls were billed");
-      run.child.kill("SIGINT");
-      const result = await run.result;
-      expect(result.code, result.stderr).toBe(1);
-      const summary = parseStdout<MaterializeJson>(result);
-      expect(summary.status).toBe("canceled");
-      const ledger = await ledgerOf(p, summary.runId);
-      expect(ledger.calls).toBeGreaterThanOrEqual(10);
-
-      const analyses = summary.assets.find((a) => a.key === "analyses")!;
-      expect(analyses.status).toBe("canceled");
-      expect(analyses.promptTokens).toBe(ledger.promptTokens);
-      expect(analyses.completionTokens).toBeGreaterThan(0);
-      expect(plainDecimal(analyses.costUsd)).toBe(plainDecimal(ledger.costUsd));
-      expect(plainDecimal(summary.costUsd)).toBe(plainDecimal(ledger.costUsd));
-      expect(result.stderr).toContain(`strata runs resume ${summary.runId}`);
-    },
-  );
-
-  it.skipIf(!canOpenTerminal())(
-    "on a terminal clears the live progress and leaves the notice, the summary and the resume hint",
-    async () => {
-      const p = await project("pglite", "sigint-terminal");
-      const run = startCliOnTerminal(["materialize", "--select", "*"], p.fixture.dir);
-      // Ctrl-C once the progress bar of the inference step is on the screen
-      await waitUntil(
-        () => p.billed() >= 12 && screenLines(run.output()).some((l) => l.includes("⠿ analyses █")),
-        run.result,
-        "the progress bar was drawn",
-      );
-      run.type("\x03");
-      const { code, output } = await run.result;
-      const screen = screenLines(output);
-      expect(code, screen.join("\n")).toBe(1);
-
-      // nothing of the live frame is left; the notice, the summary and the hint are
-      expect(screen.filter((l) => l.includes("⠿") || l.includes("steps done"))).toEqual([]);
-      expect(screen).toContain(
-        "strata: SIGINT received; canceling the run (again to exit at once)",
-      );
-      const summary = screen.map((l) => /^run (\S+) canceled; cost \$(\S+)$/.exec(l)).find(Boolean);
-      expect(summary, screen.join("\n")).toBeDefined();
-      const [, runId, cost] = summary!;
-      const ledger = await ledgerOf(p, runId!);
-      expect(Number(ledger.costUsd)).toBeGreaterThan(0);
-      expect(plainDecimal(cost!)).toBe(plainDecimal(ledger.costUsd));
-      expect(screen.some((l) => l.endsWith(`strata runs resume ${runId}`))).toBe(true);
-    },
-  );
+    const live = new RunProgress(terminal);
+    const steps = [step(LONG_KEY), step(`${LONG_KEY}_summaries`)];
+    live.onEvent({
+      type: "run_started",
+      runId: "r1",
+      plan: { selection: "*", partitionKeys: [], steps },
+    });
+    live.onEvent({ type: "step_started", step: steps[0]! });
+    live.onInference(progress(LONG_KEY));
+    live.onEvent({ type: "step_started", step: steps[1]! });
+    live.done();
+    // biome-ignore lint/suspicious/noControlCharactersInRegex: ANSI escapes are what it strips
+    const lines = written.replace(/\u001b\[[0-9;?]*[A-Za-z]/g, "").split("\n");
+    expect(lines.some((l) => l.includes("1,234/10,000"))).toBe(true);
+    for (const line of lines) expect([...line].length, line).toBeLessThanOrEqual(80);
+  });
 });

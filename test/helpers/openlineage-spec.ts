@@ -5,8 +5,8 @@ import addFormats from "ajv-formats";
 import { OPENLINEAGE_SCHEMA, type OpenLineageRunEvent } from "../../src/lineage/openlineage.js";
 import { REPO_ROOT } from "./project-fixture.js";
 
-/** The OpenLineage spec's schemas, kept beside the repository in the shared folder. */
-export const OPENLINEAGE_SPEC_DIR = join(REPO_ROOT, "..", "shared", "openlineage");
+/** The OpenLineage spec's schemas, vendored unmodified (see SOURCE.md and LICENSE.md there). */
+export const OPENLINEAGE_SPEC_DIR = join(REPO_ROOT, "test", "fixtures", "openlineage");
 
 type Validate = (value: unknown) => string[];
 

@@ -1,6 +1,5 @@
-import { readdirSync, readFileSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync } from "node:fs";
 import path from "node:path";
-import { fileURLToPath } from "node:url";
 import { Ajv2020 } from "ajv/dist/2020.js";
 import addFormats from "ajv-formats";
 import { beforeAll, describe, expect, it } from "vitest";
@@ -12,10 +11,8 @@ import {
   OPENLINEAGE_SCHEMA,
   type OpenLineageRunEvent,
 } from "../../src/lineage/openlineage.js";
-
-// The spec's schemas live beside the repository, in the shared folder: ../shared/openlineage.
-const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..", "..");
-const SPEC_DIR = path.resolve(REPO_ROOT, "..", "shared", "openlineage");
+import { OPENLINEAGE_SPEC_DIR as SPEC_DIR } from "../helpers/openlineage-spec.js";
+import { REPO_ROOT } from "../helpers/project-fixture.js";
 
 const rows = () => [{ id: "1" }];
 const EVENT_TIME = "2026-01-02T03:04:05.000Z";
@@ -77,6 +74,29 @@ function specErrors(spec: ReturnType<typeof specValidator>, event: OpenLineageRu
   }
   return errors;
 }
+
+describe("the OpenLineage spec schemas", () => {
+  it("are kept in the repository, so a fresh clone anywhere validates against them", () => {
+    const inside = path.relative(REPO_ROOT, SPEC_DIR);
+    expect(inside.startsWith("..") || path.isAbsolute(inside), SPEC_DIR).toBe(false);
+    expect(existsSync(path.join(SPEC_DIR, "OpenLineage.json"))).toBe(true);
+    expect(existsSync(path.join(SPEC_DIR, "SOURCE.md"))).toBe(true);
+  });
+
+  it("include a schema for every facet strata writes", () => {
+    const graph = diamond();
+    const spec = specValidator();
+    const urls = new Set(
+      lineageToOpenLineage(graph, graph.keys(), { projectName: "docs" }).flatMap((event) =>
+        [event.job.facets, ...[...event.inputs, ...event.outputs].map((d) => d.facets ?? {})]
+          .flatMap((facets) => Object.values(facets))
+          .map((facet) => facet._schemaURL),
+      ),
+    );
+    expect(urls.size).toBeGreaterThan(0);
+    for (const url of urls) expect(() => spec.facet(url), url).not.toThrow();
+  });
+});
 
 describe("lineageToOpenLineage", () => {
   let spec: ReturnType<typeof specValidator>;

@@ -143,7 +143,7 @@ describe("planMaterialization", () => {
       const error = planError(graph, { selection: "docs" });
       expect(error.code).toBe("bad_partition");
       expect(error.message).toBe(
-        'asset "docs" is partitioned (static [en, de]); choose partitions with --partition KEY (e.g. --partition de) or --partition-range en..de',
+        'asset "docs" is partitioned (static [en, de]); choose partitions with --partition KEY (e.g. --partition de) or --partition-range en..de, or build them all with --all-partitions',
       );
     });
 
@@ -163,6 +163,38 @@ describe("planMaterialization", () => {
       expect(error.message).toContain("no selected asset is partitioned");
       const range = planError(graph, { selection: "config", partitionRange: "en..de" });
       expect(range.code).toBe("bad_partition");
+    });
+
+    it("plans every partition of the selection with allPartitions", () => {
+      const plan = planMaterialization(graph, { selection: "*", allPartitions: true });
+      expect(plan.partitionKeys).toEqual(["en", "de"]);
+      expect(plan.steps.map((s) => s.id)).toEqual([
+        "config",
+        "docs[en]",
+        "docs[de]",
+        "summaries[en]",
+        "summaries[de]",
+        "report",
+      ]);
+      // an unpartitioned selection has nothing more to build
+      const config = planMaterialization(graph, { selection: "config", allPartitions: true });
+      expect(config.steps.map((s) => s.id)).toEqual(["config"]);
+      const both = planError(graph, { selection: "docs", allPartitions: true, partitions: ["en"] });
+      expect(both.code).toBe("bad_partition");
+      expect(both.message).toContain("leave out --partition and --partition-range");
+    });
+
+    it("refuses allPartitions over assets partitioned differently, naming both", () => {
+      const days = asset({
+        key: "days",
+        partitions: dailyPartitions({ start: "2026-01-01" }),
+        compute: rows,
+      });
+      const error = planError(graphOf(docs, days), { selection: "*", allPartitions: true });
+      expect(error.code).toBe("bad_partition");
+      expect(error.message).toBe(
+        '--all-partitions needs one partitioning, but asset "days" is daily from 2026-01-01 and asset "docs" is static [en, de]; materialize them in separate selections',
+      );
     });
 
     it("takes a static --partition-range in declaration order", () => {
@@ -208,6 +240,22 @@ describe("planMaterialization", () => {
           `"${key}" is not a partition of asset "events" (daily from 2026-01-01); valid keys run from "2026-01-01" to "2026-01-09"`,
         );
       }
+    });
+
+    it("plans every day up to the last complete one with allPartitions", () => {
+      const plan = planMaterialization(graph, {
+        selection: "events",
+        allPartitions: true,
+        now: NOW,
+      });
+      expect(plan.partitionKeys).toHaveLength(9);
+      expect(plan.steps.at(-1)?.id).toBe("events[2026-01-09]");
+      const early = planError(graph, {
+        selection: "events",
+        allPartitions: true,
+        now: new Date("2026-01-01T12:00:00Z"),
+      });
+      expect(early.message).toContain("no complete partition yet");
     });
 
     it("suggests a week-long range when no partition is given", () => {

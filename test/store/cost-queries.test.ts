@@ -4,7 +4,9 @@ import {
   type CostFilter,
   type CostGrouping,
   type CostRow,
+  modelKeysServedAs,
   queryCosts,
+  queryCostTotals,
 } from "../../src/store/cost-queries.js";
 import {
   QUOTED_DOCUMENT,
@@ -27,8 +29,9 @@ interface Comparable {
   costUsd: string;
 }
 
+/** Without `unpricedCalls`, which the views do not have (its own tests check it). */
 function comparable(rows: ReadonlyArray<CostRow>): Comparable[] {
-  return rows.map((r) => {
+  return rows.map(({ unpricedCalls: _, ...r }) => {
     expect(typeof r.costUsd).toBe("string");
     return { ...r, group: { ...r.group }, costUsd: trimDecimal(r.costUsd) };
   });
@@ -97,21 +100,26 @@ describe.each(BACKENDS)("queryCosts on %s", (backend) => {
     return result.rows.map((r) => toComparable(r, { [grouping]: r.g }));
   }
 
-  /** The ledger aggregated by hand-written SQL over the rows `where` keeps. */
+  /**
+   * The ledger aggregated by hand-written SQL over the rows `where` keeps, ordered by the group
+   * columns or, for `by: "cost"`, most expensive first.
+   */
   async function handRows(
     columns: ReadonlyArray<[name: string, column: string]>,
     where: RawBuilder<unknown> = sql`true`,
+    by: "group" | "cost" = "group",
   ): Promise<Comparable[]> {
     const select = sql.join(
       columns.map(([name, column]) => sql`${sql.ref(column)} as ${sql.ref(name)}`),
     );
     const groupBy = sql.join(columns.map(([, column]) => sql.ref(column)));
+    const orderBy = by === "cost" ? sql`sum(cost_usd) desc, ${groupBy}` : groupBy;
     const result = await sql<AggregateRow & Record<string, string | null>>`
       select ${select}, ${HAND_AGGREGATES}
         from strata.inference_calls
        where ${where}
        group by ${groupBy}
-       order by ${groupBy}`.execute(store.db);
+       order by ${orderBy}`.execute(store.db);
     return result.rows.map((r) =>
       toComparable(r, Object.fromEntries(columns.map(([name]) => [name, r[name] ?? null]))),
     );
@@ -220,17 +228,52 @@ describe.each(BACKENDS)("queryCosts on %s", (backend) => {
     ]);
   });
 
-  it("groups by document as hand-written SQL does", async () => {
+  it("groups by document as hand-written SQL does, the most expensive first", async () => {
     const rows = comparable(await queryCosts(store.db, "document"));
-    const hand = await handRows([
-      ["asset", "asset_key"],
-      ["partition", "partition_key"],
-      ["document", "document_id"],
-    ]);
+    const hand = await handRows(
+      [
+        ["asset", "asset_key"],
+        ["partition", "partition_key"],
+        ["document", "document_id"],
+      ],
+      sql`true`,
+      "cost",
+    );
     expect(
       rows.map(({ group: { model: _, ...group }, ...metrics }) => ({ group, ...metrics })),
     ).toEqual(hand);
     expect(rows).toHaveLength(7);
+    // analyses/de/doc3 paid for a failed parse and the large fallback: the most of any document
+    expect(rows[0]).toMatchObject({ group: { document: "doc3" }, costUsd: "0.001038" });
+    const costs = rows.map((r) => Number(r.costUsd));
+    expect(costs).toEqual([...costs].sort((a, b) => b - a));
+  });
+
+  it("keeps the most expensive documents under a limit, and totals every row", async () => {
+    const all = await queryCosts(store.db, "document");
+    const top = await queryCosts(store.db, "document", {}, { limit: 3 });
+    expect(top).toEqual(all.slice(0, 3));
+    const totals = await queryCostTotals(store.db, "document");
+    expect({ ...comparable([totals])[0], groups: totals.groups }).toEqual({
+      group: {},
+      ...SEED_EXPECTED.total,
+      groups: 7,
+    });
+    expect(totals.unpricedCalls).toBe(0);
+    const beta = await queryCostTotals(store.db, "model", { runId: SEED_RUNS.beta });
+    expect([beta.groups, beta.calls, trimDecimal(beta.costUsd)]).toEqual([
+      2,
+      3,
+      SEED_EXPECTED.byRun[SEED_RUNS.beta],
+    ]);
+    const none = await queryCostTotals(store.db, "asset", { model: "no-such-model" });
+    expect([none.groups, none.calls, none.costUsd]).toEqual([0, 0, "0"]);
+  });
+
+  it("names the model keys an endpoint's model name answered for", async () => {
+    expect(await modelKeysServedAs(store.db, "qwen3-8b")).toEqual(["small"]);
+    expect(await modelKeysServedAs(store.db, "small")).toEqual([]);
+    expect(await modelKeysServedAs(store.db, "no-such-model")).toEqual([]);
   });
 
   it("names on each document row the model(s) that answered it, not those that failed", async () => {
@@ -342,7 +385,11 @@ describe.each(BACKENDS)("queryCosts on %s", (backend) => {
           const expected =
             grouping === "day"
               ? await handDayRows(where())
-              : await handRows(GROUP_COLUMNS[grouping], where());
+              : await handRows(
+                  GROUP_COLUMNS[grouping],
+                  where(),
+                  grouping === "document" ? "cost" : "group",
+                );
           expect(rows, grouping).toEqual(expected);
           const everything = await queryCosts(store.db, grouping);
           expect(rows.length, grouping).toBeLessThanOrEqual(everything.length);
@@ -428,6 +475,82 @@ describe.each(BACKENDS)("queryCosts on %s", (backend) => {
         await queryCosts(store.db, "run", { since: new Date(seeded.day1.getTime() + 1) }),
       ).not.toContainEqual(expect.objectContaining({ group: { run: SEED_RUNS.alpha } }));
     });
+  });
+});
+
+describe.each(BACKENDS)("queryCosts with a model that has no price, on %s", (backend) => {
+  let store: TestStore;
+
+  beforeAll(async () => {
+    store = await createTestStore(backend);
+    await store.db
+      .insertInto("strata.runs")
+      .values({
+        id: "run-unpriced",
+        status: "succeeded",
+        selection: "*",
+        started_at: new Date(),
+        finished_at: new Date(),
+        error: null,
+        max_cost_usd: null,
+        pid: null,
+        hostname: null,
+        resumed_from: null,
+      })
+      .execute();
+    const call = (
+      document: string,
+      model: "free" | "paid",
+      extra: { status?: "succeeded" | "dispatched"; cacheHit?: boolean } = {},
+    ) => ({
+      run_id: "run-unpriced",
+      materialization_id: null,
+      asset_key: "analyses",
+      partition_key: null,
+      document_id: document,
+      model,
+      provider_model: model === "free" ? "qwen3-8b" : "qwen3-72b",
+      endpoint: "local",
+      request_hash: `${document}/${model}/${extra.cacheHit === true}/${extra.status ?? ""}`,
+      status: extra.status ?? "succeeded",
+      attempts: 1,
+      prompt_tokens: extra.cacheHit === true || extra.status === "dispatched" ? 0 : 100,
+      cached_tokens: 0,
+      completion_tokens: extra.cacheHit === true || extra.status === "dispatched" ? 0 : 10,
+      reasoning_tokens: 0,
+      // a model without a price is recorded with zero prices (and cost 0)
+      input_price_per_mtok: model === "free" ? "0" : "1",
+      cached_input_price_per_mtok: model === "free" ? "0" : "0.5",
+      output_price_per_mtok: model === "free" ? "0" : "2",
+      latency_ms: 1,
+      cache_hit: extra.cacheHit === true,
+      cached_from: null,
+      error: null,
+      output: null,
+    });
+    await store.db
+      .insertInto("strata.inference_calls")
+      .values([
+        call("d1", "free"),
+        call("d2", "free"),
+        call("d2", "free", { cacheHit: true }),
+        call("d3", "free", { status: "dispatched" }),
+        call("d1", "paid"),
+      ])
+      .execute();
+  });
+  afterAll(async () => {
+    await store?.dispose();
+  });
+
+  it("counts that model's billed calls as unpriced, not cache hits or dispatched rows", async () => {
+    const rows = await queryCosts(store.db, "model");
+    expect(rows.map((r) => [r.group.model, r.calls, r.unpricedCalls, r.costUsd])).toEqual([
+      ["free", 2, 2, "0"],
+      ["paid", 1, 0, "0.00012"],
+    ]);
+    const totals = await queryCostTotals(store.db, "document");
+    expect([totals.calls, totals.unpricedCalls, totals.groups]).toEqual([3, 2, 3]);
   });
 });
 

@@ -1,4 +1,3 @@
-import Table from "cli-table3";
 import { type Command, Option } from "commander";
 import { StrataError } from "../../errors.js";
 import { selectAssets } from "../../lineage/selection-evaluator.js";
@@ -6,16 +5,17 @@ import {
   COST_GROUPINGS,
   type CostFilter,
   type CostGrouping,
-  type CostRow,
+  hasModelKey,
+  modelKeysServedAs,
   queryCosts,
+  queryCostTotals,
 } from "../../store/cost-queries.js";
 import { findRun } from "../../store/run-queries.js";
-import { addDecimals } from "../../util/decimal.js";
+import type { Store } from "../../store/store.js";
 import type { CliContext } from "../cli-context.js";
-import { writeLine } from "../cli-io.js";
+import { COST_FORMATS, type CostFormat, printCostReport } from "../cost-report.js";
+import { parsePositiveInt } from "../option-parsers.js";
 import type { CommandRunner } from "../program.js";
-
-const FORMATS = ["table", "json", "csv"] as const;
 
 interface CostsOptions {
   by: CostGrouping;
@@ -23,10 +23,14 @@ interface CostsOptions {
   asset?: string;
   model?: string;
   since?: string;
-  format: (typeof FORMATS)[number];
+  limit?: string;
+  format: CostFormat;
 }
 
-/** `strata costs [--by ...] [--run ID] [--asset SEL] [--model NAME] [--since DATE|7d|24h] [--format ...]` */
+/**
+ * `strata costs [--by ...] [--run ID] [--asset SEL] [--model KEY] [--since DATE|7d|24h]
+ * [--limit N] [--format ...]`
+ */
 export function registerCostsCommand(program: Command, run: CommandRunner): void {
   program
     .command("costs")
@@ -36,15 +40,19 @@ export function registerCostsCommand(program: Command, run: CommandRunner): void
     )
     .option("--run <id>", "only this run (id or unique prefix)")
     .option("--asset <selection>", "only assets in this selection")
-    .option("--model <name>", "only this model key")
+    .option("--model <key>", "only this model key (a key of the project's models)")
     .option(
       "--since <when>",
       "only calls since a date (2026-11-01) or a duration ago (7d, 24h, 30m)",
     )
-    .addOption(new Option("--format <format>", "output format").choices(FORMATS).default("table"))
+    .option("--limit <n>", "with --by document: the N most expensive documents")
+    .addOption(
+      new Option("--format <format>", "output format").choices(COST_FORMATS).default("table"),
+    )
     .action((options: CostsOptions) =>
       run(async (ctx: CliContext) => {
         const since = options.since === undefined ? undefined : parseSince(options.since);
+        const limit = parseLimit(options);
         let store: Awaited<ReturnType<CliContext["store"]>>;
         let assetKeys: ReadonlyArray<string> | undefined;
         if (options.asset !== undefined) {
@@ -62,8 +70,15 @@ export function registerCostsCommand(program: Command, run: CommandRunner): void
           ...(options.model !== undefined ? { model: options.model } : {}),
           ...(since !== undefined ? { since } : {}),
         };
-        const rows = await queryCosts(store.db, options.by, filter);
-        print(ctx, options.by, rows, options.format);
+        if (options.model !== undefined) await checkModelKey(store, options.model);
+        const rows = await queryCosts(
+          store.db,
+          options.by,
+          filter,
+          limit === undefined ? {} : { limit },
+        );
+        const totals = await queryCostTotals(store.db, options.by, filter);
+        printCostReport(ctx.io.stdout, { by: options.by, rows, totals }, options.format);
       }),
     );
 }
@@ -99,88 +114,29 @@ export function parseSince(value: string, now = Date.now()): Date {
   return new Date(ms);
 }
 
-const GROUP_HEADERS: Record<CostGrouping, ReadonlyArray<string>> = {
-  asset: ["asset"],
-  model: ["model"],
-  run: ["run"],
-  day: ["day"],
-  partition: ["asset", "partition"],
-  document: ["asset", "partition", "document", "model"],
-};
-
-const METRICS = [
-  "calls",
-  "cacheHits",
-  "promptTokens",
-  "cachedTokens",
-  "completionTokens",
-  "costUsd",
-] as const;
-const METRIC_HEADERS = ["calls", "cache hits", "prompt", "cached", "completion", "cost USD"];
-
-function print(
-  ctx: CliContext,
-  by: CostGrouping,
-  rows: ReadonlyArray<CostRow>,
-  format: string,
-): void {
-  const groups = GROUP_HEADERS[by];
-  if (format === "json") {
-    writeLine(
-      ctx.io.stdout,
-      JSON.stringify(
-        rows.map((r) => ({
-          ...r.group,
-          calls: r.calls,
-          cacheHits: r.cacheHits,
-          promptTokens: r.promptTokens,
-          cachedTokens: r.cachedTokens,
-          completionTokens: r.completionTokens,
-          costUsd: r.costUsd,
-        })),
-      ),
+function parseLimit(options: CostsOptions): number | undefined {
+  if (options.limit === undefined) return undefined;
+  const limit = parsePositiveInt(options.limit, "--limit");
+  if (options.by !== "document") {
+    throw new StrataError(
+      "bad_usage",
+      `--limit applies to --by document (the most expensive documents first), not --by ${options.by}; leave it out`,
     );
-    return;
   }
-  if (format === "csv") {
-    writeLine(ctx.io.stdout, [...groups, ...METRICS].map(csvField).join(","));
-    for (const r of rows) {
-      writeLine(
-        ctx.io.stdout,
-        [...groups.map((g) => r.group[g] ?? ""), ...METRICS.map((m) => String(r[m]))]
-          .map(csvField)
-          .join(","),
-      );
-    }
-    return;
-  }
-  if (rows.length === 0) {
-    writeLine(ctx.io.stdout, "no inference calls recorded for this filter");
-    return;
-  }
-  const table = new Table({
-    head: [...groups, ...METRIC_HEADERS],
-    style: { head: [], border: [] },
-    colAligns: [...groups.map(() => "left" as const), ...METRICS.map(() => "right" as const)],
-  });
-  for (const r of rows) {
-    table.push([...groups.map((g) => r.group[g] ?? ""), ...METRICS.map((m) => String(r[m]))]);
-  }
-  const sum = (m: Exclude<(typeof METRICS)[number], "costUsd">) =>
-    rows.reduce((t, r) => t + r[m], 0);
-  table.push([
-    "total",
-    ...groups.slice(1).map(() => ""),
-    String(sum("calls")),
-    String(sum("cacheHits")),
-    String(sum("promptTokens")),
-    String(sum("cachedTokens")),
-    String(sum("completionTokens")),
-    addDecimals(rows.map((r) => r.costUsd)),
-  ]);
-  writeLine(ctx.io.stdout, table.toString());
+  return limit;
 }
 
-function csvField(value: string): string {
-  return /[",\n\r]/.test(value) ? `"${value.replace(/"/g, '""')}"` : value;
+/**
+ * `--model` takes a model key of the project (`small`), as the ledger's `model` column holds;
+ * given the name an endpoint serves (`qwen3-8b`) instead, say so and name the key.
+ */
+async function checkModelKey(store: Store, model: string): Promise<void> {
+  if (await hasModelKey(store.db, model)) return;
+  const keys = await modelKeysServedAs(store.db, model);
+  if (keys.length === 0) return;
+  const named = keys.map((k) => `"${k}"`).join(", ");
+  throw new StrataError(
+    "bad_usage",
+    `--model takes a model key of the project, and "${model}" is the model name its endpoint serves for ${keys.length === 1 ? "key" : "keys"} ${named}; use --model ${keys[0]}`,
+  );
 }

@@ -1,6 +1,7 @@
-import { existsSync, readFileSync, statSync } from "node:fs";
+import { existsSync, statSync } from "node:fs";
 import { appendFile, mkdir, readFile, writeFile } from "node:fs/promises";
-import { basename, join, relative, resolve } from "node:path";
+import { basename, join, relative, resolve, sep } from "node:path";
+import { fileURLToPath } from "node:url";
 import type { Command } from "commander";
 import { StrataError } from "../../errors.js";
 import type { CliContext } from "../cli-context.js";
@@ -13,11 +14,21 @@ export const ENDPOINT_URL_ENV = "STRATA_ENDPOINT_URL";
 /** Where `strata sim` listens by default: the scaffolded project's endpoint when the env var is unset. */
 export const DEFAULT_SIM_URL = "http://127.0.0.1:8000/v1";
 
-const STRATA_VERSION: string = (
-  JSON.parse(readFileSync(new URL("../../../package.json", import.meta.url), "utf8")) as {
-    version: string;
-  }
-).version;
+/**
+ * The root of the strata package this command runs from (this file is
+ * `<root>/dist/cli/commands/init.js`). strata is not published to the npm registry, where the
+ * name belongs to an unrelated package: a new project depends on this copy through a `file:` path.
+ */
+const STRATA_ROOT = fileURLToPath(new URL("../../../", import.meta.url));
+
+/**
+ * The `strata` dependency of a project in `dir`: `file:` and the path from `dir` to the package
+ * root this command runs from, relative (as `npm install ../strata` writes it) and with `/`.
+ */
+function strataDependency(dir: string): string {
+  const path = relative(dir, STRATA_ROOT).split(sep).join("/");
+  return `file:${path === "" ? "." : path}`;
+}
 
 /** What `strata init` does with one file. */
 interface ScaffoldFile {
@@ -47,7 +58,8 @@ async function initProject(ctx: CliContext, dir: string): Promise<void> {
   if (existsSync(dir) && !statSync(dir).isDirectory()) {
     throw new StrataError("bad_usage", `"${dir}" is a file, not a directory; pass a directory`);
   }
-  const files = scaffoldFiles(packageName(dir));
+  const dependency = strataDependency(dir);
+  const files = scaffoldFiles(packageName(dir), dependency);
   // Every target is checked before any is written: a refusal leaves the directory as it was.
   for (const file of files) {
     if (file.ifExists === "refuse" && existsSync(join(dir, file.name))) {
@@ -74,7 +86,9 @@ async function initProject(ctx: CliContext, dir: string): Promise<void> {
         report.push(`  updated  ${file.name} (added .strata/)`);
       }
     } else {
-      report.push(`  kept     ${file.name} (exists; strata needs "strata" in its dependencies)`);
+      report.push(
+        `  kept     ${file.name} (exists; add strata to it with: npm install ${dependency})`,
+      );
     }
   }
   const out = ctx.io.stdout;
@@ -103,7 +117,7 @@ function packageName(dir: string): string {
   return name === "" ? "strata-project" : name;
 }
 
-function scaffoldFiles(name: string): ReadonlyArray<ScaffoldFile> {
+function scaffoldFiles(name: string, dependency: string): ReadonlyArray<ScaffoldFile> {
   return [
     { name: "strata.config.ts", content: PROJECT_TEMPLATE, ifExists: "refuse" },
     { name: "README.strata.md", content: README_TEMPLATE, ifExists: "refuse" },
@@ -115,7 +129,7 @@ function scaffoldFiles(name: string): ReadonlyArray<ScaffoldFile> {
           name,
           private: true,
           type: "module",
-          dependencies: { strata: `^${STRATA_VERSION}` },
+          dependencies: { strata: dependency },
         },
         null,
         2,
@@ -184,12 +198,17 @@ This project declares its assets in \`strata.config.ts\`: \`raw/documents\` (the
 records every inference call's tokens and exact cost.
 
 \`\`\`sh
-npm install
+npm install                           # strata comes from the checkout package.json points at
 npx strata sim                        # a SIMULATED OpenAI-compatible endpoint on ${DEFAULT_SIM_URL}
 npx strata materialize --select '*'   # in another terminal: build every asset
 npx strata lineage                    # the lineage graph
 npx strata costs --by model           # what the run cost
 \`\`\`
+
+Run strata as \`npx strata\` inside this project: it runs the strata that \`npm install\` linked
+(\`package.json\` depends on it through a \`file:\` path). strata is not on the npm registry,
+where the name \`strata\` belongs to an unrelated package, so \`npx strata\` outside a project
+that installed it runs something else.
 
 To use a real endpoint, set \`${ENDPOINT_URL_ENV}\` to its base URL (\`https://host/v1\`) and
 \`OPENAI_API_KEY\` to its key. Records live in the embedded database in \`.strata/\` (ignored by

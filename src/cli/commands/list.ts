@@ -1,4 +1,3 @@
-import Table from "cli-table3";
 import type { Command } from "commander";
 import { selectAssets } from "../../lineage/selection-evaluator.js";
 import { assessAssets } from "../../materialize/asset-status.js";
@@ -6,6 +5,7 @@ import { latestMaterializations } from "../../store/materialization-queries.js";
 import type { CliContext } from "../cli-context.js";
 import { writeLine } from "../cli-io.js";
 import type { CommandRunner } from "../program.js";
+import { outputWidth, renderTable } from "../text-table.js";
 
 /** `strata list [--select SEL] [--json]` */
 export function registerListCommand(program: Command, run: CommandRunner): void {
@@ -51,25 +51,35 @@ export function registerListCommand(program: Command, run: CommandRunner): void 
           writeLine(ctx.io.stdout, "no assets match the selection");
           return;
         }
-        const table = new Table({
-          head: ["asset", "group", "status", "last materialized", "deps"],
-          style: { head: [], border: [] },
-        });
-        for (const r of rows) {
-          const status =
-            r.partitions === undefined
-              ? r.status
-              : `${r.status} (${r.partitions.fresh}/${r.partitions.total} fresh)`;
-          const causes = r.causes.length > 0 ? `\n${r.causes.map((c) => `  ${c}`).join("\n")}` : "";
-          table.push([
-            r.key,
-            r.group,
-            status + causes,
-            r.lastMaterializedAt ?? "never",
-            r.deps.join(", "),
-          ]);
-        }
-        writeLine(ctx.io.stdout, table.toString());
+        writeLine(
+          ctx.io.stdout,
+          renderTable({
+            columns: [
+              { header: "asset", fit: "middle" },
+              { header: "group", fit: "end", minWidth: 8 },
+              { header: "status", fit: "wrap" },
+              { header: "materialized (UTC)" },
+              { header: "deps", fit: "wrap" },
+            ],
+            rows: rows.map((r) => {
+              const status =
+                r.partitions === undefined
+                  ? r.status
+                  : `${r.status} (${r.partitions.fresh}/${r.partitions.total} fresh)`;
+              const causes = r.causes.map((c) => `\n  ${c}`).join("");
+              return [
+                r.key,
+                r.group,
+                status + causes,
+                r.lastMaterializedAt === null
+                  ? "never"
+                  : r.lastMaterializedAt.slice(0, 16).replace("T", " "),
+                r.deps.join(", "),
+              ];
+            }),
+            maxWidth: outputWidth(ctx.io.stdout),
+          }),
+        );
       }),
     );
 }

@@ -1,5 +1,4 @@
 import { rm } from "node:fs/promises";
-import Table from "cli-table3";
 import type { Command } from "commander";
 import { StrataError } from "../../errors.js";
 import { storageRootOf } from "../../materialize/materialize.js";
@@ -14,6 +13,7 @@ import {
   runInputs,
   runSteps,
 } from "../../store/run-queries.js";
+import { formatUsd } from "../../util/usd.js";
 import { removeStaleTempFiles } from "../../values/temp-file.js";
 import type { CliContext } from "../cli-context.js";
 import { writeLine } from "../cli-io.js";
@@ -22,6 +22,7 @@ import { parsePositiveInt, parseUsd } from "../option-parsers.js";
 import type { CommandRunner } from "../program.js";
 import { runPlan } from "../run-plan.js";
 import { formatDuration } from "../run-progress.js";
+import { outputWidth, renderTable } from "../text-table.js";
 
 /** `strata runs [--json]`, `strata runs show ID [--json]` */
 export function registerRunsCommands(program: Command, run: CommandRunner): void {
@@ -63,22 +64,37 @@ export function registerRunsCommands(program: Command, run: CommandRunner): void
           );
           return;
         }
-        const table = new Table({
-          head: ["run", "status", "selection", "started", "duration", "cost USD"],
-          style: { head: [], border: [] },
-        });
+        writeLine(
+          ctx.io.stdout,
+          renderTable({
+            columns: [
+              // a prefix of the id is what `runs show` and `runs resume` take
+              { header: "run", fit: "end", minWidth: 13 },
+              { header: "status" },
+              { header: "started (UTC)" },
+              { header: "duration", align: "right" },
+              { header: "cost", align: "right" },
+              { header: "selection", fit: "middle" },
+            ],
+            rows: list.map((r) => {
+              const duration = durationOf(r.startedAt, r.finishedAt);
+              return [
+                r.id,
+                r.status,
+                minuteOf(r.startedAt),
+                duration === null ? "" : formatDuration(duration),
+                formatUsd(r.costUsd),
+                r.selection + (r.partitions.length > 0 ? ` [${r.partitions.join(", ")}]` : ""),
+              ];
+            }),
+            maxWidth: outputWidth(ctx.io.stdout),
+          }),
+        );
+        // the run a resume resumed, whole: it is what `runs show` takes
         for (const r of list) {
-          const duration = durationOf(r.startedAt, r.finishedAt);
-          table.push([
-            r.resumedFrom === null ? r.id : `${r.id}\n  resumed from ${r.resumedFrom}`,
-            r.status,
-            r.selection + (r.partitions.length > 0 ? ` [${r.partitions.join(", ")}]` : ""),
-            r.startedAt.toISOString(),
-            duration === null ? "" : formatDuration(duration),
-            r.costUsd,
-          ]);
+          if (r.resumedFrom !== null)
+            writeLine(ctx.io.stdout, `${r.id} resumed from ${r.resumedFrom}`);
         }
-        writeLine(ctx.io.stdout, table.toString());
       }),
     );
 
@@ -158,39 +174,35 @@ export function registerRunsCommands(program: Command, run: CommandRunner): void
         if (summary.resumedFrom !== null)
           writeLine(ctx.io.stdout, `  resumed from ${summary.resumedFrom}`);
         if (chain.resumedBy !== null) writeLine(ctx.io.stdout, `  resumed by ${chain.resumedBy}`);
-        writeLine(ctx.io.stdout, `  cost      $${summary.costUsd}`);
+        writeLine(ctx.io.stdout, `  cost      ${formatUsd(summary.costUsd)}`);
         writeLine(ctx.io.stdout, `  ${budgetLine(summary, chain.spentUsd)}`);
         if (summary.error !== null) writeLine(ctx.io.stdout, `  error     ${summary.error}`);
         const withErrors = steps.some((s) => s.error !== null);
-        const table = new Table({
-          head: [
-            "step",
-            "status",
-            "rows",
-            "duration",
-            "cost USD",
-            ...(withErrors ? ["error"] : []),
-          ],
-          style: { head: [], border: [] },
-          ...(withErrors
-            ? {
-                colWidths: [null, null, null, null, null, 60] as unknown as number[],
-                wordWrap: true,
-              }
-            : {}),
-        });
-        for (const s of steps) {
-          const duration = s.startedAt === null ? null : durationOf(s.startedAt, s.finishedAt);
-          table.push([
-            s.partitionKey === null ? s.assetKey : `${s.assetKey}[${s.partitionKey}]`,
-            s.status,
-            s.rowCount === null ? "" : String(s.rowCount),
-            duration === null ? "" : formatDuration(duration),
-            s.costUsd,
-            ...(withErrors ? [s.error ?? ""] : []),
-          ]);
-        }
-        writeLine(ctx.io.stdout, table.toString());
+        writeLine(
+          ctx.io.stdout,
+          renderTable({
+            columns: [
+              { header: "step", fit: "middle" },
+              { header: "status" },
+              { header: "rows", align: "right" },
+              { header: "duration", align: "right" },
+              { header: "cost", align: "right" },
+              ...(withErrors ? [{ header: "error", fit: "wrap" as const, minWidth: 20 }] : []),
+            ],
+            rows: steps.map((s) => {
+              const duration = s.startedAt === null ? null : durationOf(s.startedAt, s.finishedAt);
+              return [
+                s.partitionKey === null ? s.assetKey : `${s.assetKey}[${s.partitionKey}]`,
+                s.status,
+                s.rowCount === null ? "" : String(s.rowCount),
+                duration === null ? "" : formatDuration(duration),
+                formatUsd(s.costUsd),
+                ...(withErrors ? [s.error ?? ""] : []),
+              ];
+            }),
+            maxWidth: outputWidth(ctx.io.stdout),
+          }),
+        );
         if (options.lineage) {
           writeLine(ctx.io.stdout, "lineage (what each step read):");
           for (const s of steps) {
@@ -341,10 +353,15 @@ function registerPrune(runs: Command, run: CommandRunner): void {
 function budgetLine(run: RunSummary, spentUsd: string): string {
   const whose = run.resumedFrom === null ? "" : " (with the runs it resumes)";
   return run.maxCostUsd === null
-    ? `budget    no cap; $${spentUsd} spent${whose}`
-    : `budget    $${spentUsd} spent of $${run.maxCostUsd}${whose}`;
+    ? `budget    no cap; ${formatUsd(spentUsd)} spent${whose}`
+    : `budget    ${formatUsd(spentUsd)} spent of ${formatUsd(run.maxCostUsd)}${whose}`;
 }
 
 function durationOf(startedAt: Date, finishedAt: Date | null): number | null {
   return finishedAt === null ? null : finishedAt.getTime() - startedAt.getTime();
+}
+
+/** `2026-12-03 09:29`: a UTC time to the minute, as the runs table shows it. */
+function minuteOf(date: Date): string {
+  return date.toISOString().slice(0, 16).replace("T", " ");
 }
