@@ -1,5 +1,6 @@
 import { type Kysely, sql } from "kysely";
 import type { Database } from "./database.js";
+import { selectLatestSucceeded } from "./materialization-queries.js";
 
 /** What a prune removed (or, dry, would remove). */
 export interface PruneResult {
@@ -30,9 +31,7 @@ export async function pruneRuns(
     // The latest success of every asset partition stays, whatever its age.
     await sql`
       create temporary table strata_prune_keep on commit drop as
-        select distinct on (asset_key, partition_key) id
-          from strata.materializations where status = 'succeeded'
-         order by asset_key, partition_key, finished_at desc, id desc`.execute(trx);
+        ${selectLatestSucceeded(trx).select("id")}`.execute(trx);
     await sql`
       create temporary table strata_prune_runs on commit drop as
         select id from strata.runs
