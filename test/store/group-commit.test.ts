@@ -1,11 +1,7 @@
 import { setImmediate as nextTurn, setTimeout as sleep } from "node:timers/promises";
 import { describe, expect, it } from "vitest";
-import {
-  DEFAULT_WRITE_RETRY,
-  GroupCommit,
-  type GroupCommitOptions,
-  writeRetryDelayMs,
-} from "../../src/store/group-commit.js";
+import { GroupCommit, type GroupCommitOptions } from "../../src/store/group-commit.js";
+import { DEFAULT_WRITE_RETRY, writeRetryDelayMs } from "../../src/store/write-retry-policy.js";
 
 /** A write the test finishes by hand: each batch waits until `release()` or `fail()`. */
 interface HeldBatch<T> {
