@@ -10,8 +10,9 @@ import {
  * - `pause`: the batch's items that `retained` returns (all, by default) go back to the front of
  *   the queue, in order; waiting flushes reject with the error; nothing is written until the next
  *   `enqueue` or `flush`, which tries them again.
- * - `stop`: nothing is ever written again; `stopped` turns what was not written (the batch and
- *   everything queued) and the database error into the error every flush rejects with from then.
+ * - `stop`: nothing is ever written again (`enqueue` answers false); `stopped` turns what was not
+ *   written (the batch and everything queued) and the database error into the error every flush
+ *   rejects with from then on.
  */
 export type GroupCommitFailure<T> =
   | {
