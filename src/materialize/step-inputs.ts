@@ -2,6 +2,7 @@ import type { Table } from "apache-arrow";
 import type { Kysely } from "kysely";
 import { StrataError } from "../errors.js";
 import type { Database } from "../store/database.js";
+import { selectLatestSucceeded } from "../store/materialization-queries.js";
 import { tableToRows } from "../values/arrow-decoder.js";
 import type { Row } from "../values/arrow-encoder.js";
 import { readArrowFile } from "../values/arrow-file.js";
@@ -122,21 +123,13 @@ export class StepInputs {
       if (inRun !== undefined) return [inRun];
     }
     await this.#beforeStoreRead();
-    let query = this.#db
-      .selectFrom("strata.materializations")
-      .distinctOn(["asset_key", "partition_key"])
+    let query = selectLatestSucceeded(this.#db)
       .select(["id", "data_version", "storage_path", "storage_sha256", "partition_key"])
-      .where("asset_key", "=", input.assetKey)
-      .where("status", "=", "succeeded");
+      .where("asset_key", "=", input.assetKey);
     if (partitions.kind === "same")
       query = query.where("partition_key", "=", partitions.partitionKey);
     if (partitions.kind === "whole") query = query.where("partition_key", "is", null);
-    const rows = await query
-      .orderBy("asset_key")
-      .orderBy("partition_key")
-      .orderBy("finished_at", "desc")
-      .orderBy("id", "desc")
-      .execute();
+    const rows = await query.execute();
     if (rows.length === 0) {
       const which =
         partitions.kind === "same"

@@ -1,23 +1,24 @@
-import { type Kysely, sql } from "kysely";
+import type { Kysely } from "kysely";
 import { StoreError } from "../errors.js";
 import type { Database } from "./database.js";
+import { GroupCommit, type GroupCommitFailure } from "./group-commit.js";
 import {
-  insertLedgerRows,
+  countDispatchesRelaxed,
   type LedgerEntry,
-  ledgerRow,
   refusedForItsContent,
+  writeBatch,
   writeRowByRow,
 } from "./ledger-rows.js";
-import { decodeStoredText } from "./stored-text.js";
 
+// The ledger's queries live in ledger-queries.ts; exported here too for the modules that read
+// them from the writer's module.
+export {
+  type CachedAnswer,
+  callsLostInFlight,
+  findCachedAnswers,
+  totalMaterializationCost,
+} from "./ledger-queries.js";
 export { insertLedgerRows, type LedgerEntry } from "./ledger-rows.js";
-
-/** A succeeded, billed call that can answer an identical request. */
-export interface CachedAnswer {
-  readonly id: number;
-  readonly requestHash: string;
-  readonly output: string;
-}
 
 /** Rows one ledger write carries at most, when the options name no other bound. */
 export const DEFAULT_LEDGER_MAX_BATCH = 256;
@@ -48,30 +49,27 @@ export interface CostLedgerOptions {
   readonly relaxedDispatchCommit?: boolean;
 }
 
-interface Waiter {
-  resolve(): void;
+/** A caller waiting for a write: a dispatch count, or a row's id. */
+interface Waiter<V> {
+  resolve(value: V): void;
   reject(error: unknown): void;
 }
 
-/** A caller of {@link CostLedger.recordForId} waiting for its row's id. */
-interface IdWaiter {
-  resolve(id: number): void;
-  reject(error: unknown): void;
-}
-
-/** A `flush()` waiting for the rows recorded up to `upTo` to be written. */
-interface FlushWaiter extends Waiter {
-  readonly upTo: number;
-}
+/** What the ledger queues: a row (with who waits for its id), or calls counted as dispatched. */
+type LedgerItem =
+  | { readonly kind: "row"; readonly entry: LedgerEntry; idWaiter: Waiter<number> | undefined }
+  | { readonly kind: "dispatch"; readonly runId: string; count: number; waiters: Waiter<void>[] };
 
 /**
- * The cost ledger's writer, a group commit: rows and dispatch counts are buffered, and a write
- * starts as soon as fewer than `maxWritesInFlight` are in flight, carrying everything buffered
- * meanwhile (up to `maxBatch` rows). An idle ledger writes at once, never waiting on a timer, and a
- * busy one batches by itself, so what a crash can lose of the answered calls is about one commit's
- * latency. A write that fails (the database restarting) is retried; rows are never dropped
- * silently: `flush()` rejects while any are unwritten. With `relaxedDispatchCommit` (Postgres),
- * dispatch counts go in one more write of their own, so a call never waits on a row insert.
+ * The cost ledger's writer, a group commit ({@link GroupCommit}): rows and dispatch counts are
+ * queued, and a write starts as soon as fewer than `maxWritesInFlight` are in flight, carrying
+ * everything queued meanwhile (up to `maxBatch` rows, and every dispatch count). An idle ledger
+ * writes at once, never waiting on a timer, and a busy one batches by itself, so what a crash can
+ * lose of the answered calls is about one commit's latency. A write that fails (the database
+ * restarting) is retried with jittered backoff; rows are never dropped silently: `flush()`
+ * rejects while any are unwritten, and after a failed write nothing is written until the next
+ * record, dispatch or flush. With `relaxedDispatchCommit` (Postgres), dispatch counts go in a
+ * writer of their own, one write in flight, so a call never waits on a row insert.
  *
  * Every call is counted as dispatched, durably, before it is sent ({@link recordDispatch}), so
  * after a crash `runs.calls_dispatched` minus the recorded outcomes is the number of calls lost in
@@ -85,37 +83,58 @@ interface FlushWaiter extends Waiter {
  */
 export class CostLedger {
   readonly #db: Kysely<Database>;
-  readonly #maxBatch: number;
-  readonly #maxWrites: number;
-  readonly #writeAttempts: number;
-  readonly #relaxedDispatch: boolean;
-  /** Rows not yet written, oldest first, and their sequence numbers. */
-  #rows: LedgerEntry[] = [];
-  #seqs: number[] = [];
-  /** Who waits for each row's id (see {@link recordForId}), in step with `#rows`. */
-  #idWaiters: (IdWaiter | undefined)[] = [];
-  #nextSeq = 0;
-  /** Calls about to be sent and not yet counted on `strata.runs`, per run. */
-  #dispatches = new Map<string, number>();
-  /** The senders of those calls, waiting for the count to be written. */
-  #dispatchWaiters: Waiter[] = [];
-  /** The first row sequence number of each write of rows in flight (Infinity: no rows). */
-  readonly #inFlight = new Set<{ readonly firstSeq: number }>();
-  /** A write of dispatch counts alone is in flight (with `relaxedDispatchCommit`). */
-  #countingDispatches = false;
-  #scheduled = false;
-  /** After a failed write nothing is written until the next record, dispatch or flush. */
-  #paused = false;
-  #flushWaiters: FlushWaiter[] = [];
+  /** Rows, and dispatch counts unless they have a writer of their own. */
+  readonly #rows: GroupCommit<LedgerItem, number[]>;
+  /** Dispatch counts in relaxed commits (with `relaxedDispatchCommit`). */
+  readonly #counts: GroupCommit<LedgerItem> | null;
+  #recorded = 0;
   #written = 0;
   #writes = 0;
 
   constructor(db: Kysely<Database>, options: CostLedgerOptions = {}) {
     this.#db = db;
-    this.#maxBatch = Math.max(1, Math.min(1_000, options.maxBatch ?? DEFAULT_LEDGER_MAX_BATCH));
-    this.#maxWrites = Math.max(1, options.maxWritesInFlight ?? DEFAULT_LEDGER_WRITES_IN_FLIGHT);
-    this.#writeAttempts = options.writeAttempts ?? 5;
-    this.#relaxedDispatch = options.relaxedDispatchCommit === true;
+    const retry = { attempts: options.writeAttempts ?? 5 };
+    const failure: GroupCommitFailure<LedgerItem> = {
+      mode: "pause",
+      retained: (batch, error) => this.#failed(batch, error),
+    };
+    const coalesce = {
+      key: (item: LedgerItem) => (item.kind === "dispatch" ? item.runId : undefined),
+      merge: (earlier: LedgerItem, later: LedgerItem) => {
+        if (earlier.kind === "dispatch" && later.kind === "dispatch") {
+          earlier.count += later.count;
+          earlier.waiters.push(...later.waiters);
+        }
+        return earlier;
+      },
+    };
+    this.#rows = new GroupCommit<LedgerItem, number[]>({
+      write: (batch) => this.#writeRows(batch),
+      written: (batch, ids) => this.#writtenRows(batch, ids),
+      failure,
+      maxItems: Math.max(1, Math.min(1_000, options.maxBatch ?? DEFAULT_LEDGER_MAX_BATCH)),
+      maxChars: LEDGER_MAX_BATCH_CHARS,
+      charsOf: (item) =>
+        item.kind === "row"
+          ? (item.entry.output?.length ?? 0) + (item.entry.error?.length ?? 0)
+          : 0,
+      // a call waits for its count before it is sent: counts go with the next write
+      jumpsQueue: (item) => item.kind === "dispatch",
+      coalesce,
+      maxInFlight: Math.max(1, options.maxWritesInFlight ?? DEFAULT_LEDGER_WRITES_IN_FLIGHT),
+      retry,
+    });
+    this.#counts =
+      options.relaxedDispatchCommit === true
+        ? new GroupCommit<LedgerItem>({
+            write: (batch) => countDispatchesRelaxed(this.#db, dispatchCounts(batch)),
+            written: (batch) => this.#writtenRows(batch, []),
+            failure,
+            coalesce,
+            maxInFlight: 1,
+            retry,
+          })
+        : null;
   }
 
   /** Rows written so far. */
@@ -130,12 +149,12 @@ export class CostLedger {
 
   /** Writes in flight now (rows, and dispatch counts). */
   get writesInFlight(): number {
-    return this.#inFlight.size + (this.#countingDispatches ? 1 : 0);
+    return this.#rows.inFlight + (this.#counts?.inFlight ?? 0);
   }
 
   /** Rows waiting to be written (buffered, or in a write not yet committed). */
   get pending(): number {
-    return this.#nextSeq - this.#written;
+    return this.#recorded - this.#written;
   }
 
   /**
@@ -146,20 +165,20 @@ export class CostLedger {
    * sent.
    */
   recordDispatch(runId: string): Promise<void> {
-    this.#dispatches.set(runId, (this.#dispatches.get(runId) ?? 0) + 1);
-    const written = new Promise<void>((resolve, reject) => {
-      this.#dispatchWaiters.push({ resolve, reject });
+    return new Promise<void>((resolve, reject) => {
+      (this.#counts ?? this.#rows).enqueue({
+        kind: "dispatch",
+        runId,
+        count: 1,
+        waiters: [{ resolve, reject }],
+      });
     });
-    this.#schedule();
-    return written;
   }
 
   /** Buffers one row; it goes with the next write. */
   record(entry: LedgerEntry): void {
-    this.#rows.push(entry);
-    this.#seqs.push(this.#nextSeq++);
-    this.#idWaiters.push(undefined);
-    this.#schedule();
+    this.#recorded += 1;
+    this.#rows.enqueue({ kind: "row", entry, idWaiter: undefined });
   }
 
   /**
@@ -169,10 +188,8 @@ export class CostLedger {
    */
   recordForId(entry: LedgerEntry): Promise<number> {
     return new Promise<number>((resolve, reject) => {
-      this.#rows.push(entry);
-      this.#seqs.push(this.#nextSeq++);
-      this.#idWaiters.push({ resolve, reject });
-      this.#schedule();
+      this.#recorded += 1;
+      this.#rows.enqueue({ kind: "row", entry, idWaiter: { resolve, reject } });
     });
   }
 
@@ -180,316 +197,75 @@ export class CostLedger {
    * Writes every row recorded so far; rejects if a write fails for good before they are all
    * written (the rows are kept: a later flush tries them again).
    */
-  async flush(): Promise<void> {
-    this.#paused = false;
-    this.#pump();
-    const upTo = this.#nextSeq - 1;
-    if (this.#oldestUnwritten() > upTo) return;
-    await new Promise<void>((resolve, reject) => {
-      this.#flushWaiters.push({ upTo, resolve, reject });
-    });
-  }
-
-  #oldestUnwritten(): number {
-    let oldest = this.#seqs[0] ?? Number.POSITIVE_INFINITY;
-    for (const write of this.#inFlight) oldest = Math.min(oldest, write.firstSeq);
-    return oldest;
+  flush(): Promise<void> {
+    return this.#rows.flush();
   }
 
   /**
-   * Starts a write after the current turn of the event loop, so the answers and dispatches of one
-   * turn share it, while no write ever waits on a timer.
+   * Writes one batch: rows and dispatch counts together. A batch the database refuses is
+   * written again row by row, so that a row it refuses on its own (see {@link writeRowByRow})
+   * never keeps the others out of the ledger. Resolves with the rows' ids, in order.
    */
-  #schedule(): void {
-    this.#paused = false;
-    if (this.#scheduled) return;
-    this.#scheduled = true;
-    setImmediate(() => {
-      this.#scheduled = false;
-      this.#pump();
-    });
-  }
-
-  /** Starts writes while fewer than `maxWritesInFlight` are in flight and there is work. */
-  #pump(): void {
-    if (this.#paused) return;
-    if (this.#relaxedDispatch && !this.#countingDispatches && this.#dispatches.size > 0) {
-      this.#countingDispatches = true;
-      this.#startWrite([], [], true, []);
-    }
-    while (
-      !this.#paused &&
-      this.#inFlight.size < this.#maxWrites &&
-      (this.#rows.length > 0 || (!this.#relaxedDispatch && this.#dispatches.size > 0))
-    ) {
-      const n = this.#nextBatchSize();
-      this.#startWrite(
-        this.#rows.splice(0, n),
-        this.#seqs.splice(0, n),
-        !this.#relaxedDispatch,
-        this.#idWaiters.splice(0, n),
-      );
-    }
-  }
-
-  /** Rows of the next write: up to `maxBatch`, and {@link LEDGER_MAX_BATCH_CHARS} of text. */
-  #nextBatchSize(): number {
-    let chars = 0;
-    const limit = Math.min(this.#maxBatch, this.#rows.length);
-    for (let i = 0; i < limit; i++) {
-      const row = this.#rows[i]!;
-      chars += (row.output?.length ?? 0) + (row.error?.length ?? 0);
-      if (chars > LEDGER_MAX_BATCH_CHARS && i > 0) return i;
-    }
-    return limit;
-  }
-
-  /** Writes `rows`, and the dispatch counts buffered so far where `withDispatches`. */
-  #startWrite(
-    rows: LedgerEntry[],
-    seqs: number[],
-    withDispatches: boolean,
-    idWaiters: (IdWaiter | undefined)[],
-  ): void {
-    const dispatches = withDispatches ? this.#dispatches : new Map<string, number>();
-    const waiters = withDispatches ? this.#dispatchWaiters : [];
-    if (withDispatches) {
-      this.#dispatches = new Map();
-      this.#dispatchWaiters = [];
-    }
-    const countsOnly = rows.length === 0;
-    const write = { firstSeq: seqs[0] ?? Number.POSITIVE_INFINITY };
-    if (!countsOnly || !this.#relaxedDispatch) this.#inFlight.add(write);
-    const relaxed = countsOnly && this.#relaxedDispatch;
-    void this.#write(rows, dispatches, relaxed).then(({ error, ids }) => {
-      this.#inFlight.delete(write);
-      if (relaxed) this.#countingDispatches = false;
-      if (error === undefined) {
-        this.#written += rows.length;
-        this.#writes += 1;
-        for (const w of waiters) w.resolve();
-        for (const [i, w] of idWaiters.entries()) w?.resolve(ids[i]!);
-      } else {
-        // Keep the rows for a later write, in order. The calls whose dispatch could not be
-        // counted are not sent, so their counts are dropped with them; who waits for a row's id
-        // is told now rather than left waiting on a database that may not come back.
-        this.#rows.unshift(...rows);
-        this.#seqs.unshift(...seqs);
-        this.#idWaiters.unshift(...rows.map(() => undefined));
-        for (const w of idWaiters) w?.reject(error);
-        this.#paused = true;
-        const notCounted = new StoreError(
-          "db_unreachable",
-          `the cost ledger could not count a call as dispatched, so it was not sent: ${error instanceof Error ? error.message : String(error)}`,
-          { cause: error },
-        );
-        for (const w of waiters) w.reject(notCounted);
-        for (const w of this.#flushWaiters.splice(0)) w.reject(error);
-      }
-      this.#pump();
-      const oldest = this.#oldestUnwritten();
-      const done = this.#flushWaiters.filter((w) => w.upTo < oldest);
-      if (done.length > 0) {
-        this.#flushWaiters = this.#flushWaiters.filter((w) => w.upTo >= oldest);
-        for (const w of done) w.resolve();
-      }
-    });
-  }
-
-  /**
-   * Writes one batch, retrying with backoff; resolves with the rows' ids in order, or with the
-   * error if every attempt failed. A batch the database refuses is written again row by row, so
-   * that a row it refuses on its own (see {@link writeRowByRow}) never keeps the others out of
-   * the ledger.
-   */
-  async #write(
-    rows: ReadonlyArray<LedgerEntry>,
-    dispatches: ReadonlyMap<string, number>,
-    relaxed: boolean,
-  ): Promise<{ error?: unknown; ids: ReadonlyArray<number> }> {
-    for (let attempt = 1; ; attempt++) {
+  async #writeRows(batch: ReadonlyArray<LedgerItem>): Promise<number[]> {
+    const rows = batch.flatMap((item) => (item.kind === "row" ? [item.entry] : []));
+    const dispatches = dispatchCounts(batch);
+    try {
+      return await writeBatch(this.#db, rows, dispatches);
+    } catch (batchError) {
+      if (rows.length === 0 || !refusedForItsContent(batchError)) throw batchError;
       try {
-        if (relaxed) await countDispatchesRelaxed(this.#db, dispatches);
-        else return { ids: await writeBatch(this.#db, rows, dispatches) };
-        return { ids: [] };
-      } catch (batchError) {
-        let error = batchError;
-        if (!relaxed && rows.length > 0 && refusedForItsContent(batchError)) {
-          const rowByRow = await writeRowByRow(this.#db, rows, dispatches).then(
-            (ids): { ids: number[]; error?: undefined } => ({ ids }),
-            (rowError: unknown) => ({ ids: [], error: rowError ?? batchError }),
-          );
-          if (rowByRow.error === undefined) return { ids: rowByRow.ids };
-          error = rowByRow.error;
-        }
-        if (attempt >= this.#writeAttempts) return { error, ids: [] };
-        await new Promise((resolve) => setTimeout(resolve, Math.min(5_000, 100 * 2 ** attempt)));
+        return await writeRowByRow(this.#db, rows, dispatches);
+      } catch (rowError) {
+        throw rowError ?? batchError;
       }
     }
   }
-}
 
-/**
- * Adds dispatch counts without waiting for the WAL flush (Postgres only). One run's counts are
- * one statement, its own transaction, whose `set_config(..., true)` lasts until its commit: one
- * round trip. Several runs' counts share a transaction, so a retry never adds one twice.
- */
-async function countDispatchesRelaxed(
-  db: Kysely<Database>,
-  dispatches: ReadonlyMap<string, number>,
-): Promise<void> {
-  const count = (q: Kysely<Database>, runId: string, n: number) =>
-    sql`
-      with relaxed as (select set_config('synchronous_commit', 'off', true))
-      update strata.runs set calls_dispatched = calls_dispatched + ${n}
-        from relaxed where id = ${runId}`.execute(q);
-  const counts = [...dispatches];
-  if (counts.length === 1) {
-    await count(db, counts[0]![0], counts[0]![1]);
-    return;
+  #writtenRows(batch: ReadonlyArray<LedgerItem>, ids: ReadonlyArray<number>): void {
+    this.#writes += 1;
+    let row = 0;
+    for (const item of batch) {
+      if (item.kind === "dispatch") {
+        for (const w of item.waiters) w.resolve();
+        continue;
+      }
+      item.idWaiter?.resolve(ids[row]!);
+      row += 1;
+    }
+    this.#written += row;
   }
-  await db.transaction().execute(async (trx) => {
-    for (const [runId, n] of counts) await count(trx, runId, n);
-  });
-}
 
-/**
- * One batch in one statement where it can be (one round trip, atomic by itself): the rows, the
- * dispatch count of one run, or both through a data-modifying `with`; a transaction otherwise.
- * Resolves with the rows' ids, in the order of `rows`.
- */
-async function writeBatch(
-  db: Kysely<Database>,
-  rows: ReadonlyArray<LedgerEntry>,
-  dispatches: ReadonlyMap<string, number>,
-): Promise<number[]> {
-  const counts = [...dispatches];
-  if (counts.length === 0) return insertLedgerRows(db, rows);
-  if (counts.length === 1 && rows.length <= 1_000) {
-    const [runId, count] = counts[0]!;
-    const counted = db.with("counted", (qc) =>
-      qc
-        .updateTable("strata.runs")
-        .set((eb) => ({ calls_dispatched: eb("calls_dispatched", "+", count) }))
-        .where("id", "=", runId)
-        .returning("id"),
+  /**
+   * Keeps the rows for a later write, in order. The calls whose dispatch could not be counted
+   * are not sent, so their counts are dropped; who waits for a row's id is told now rather than
+   * left waiting on a database that may not come back.
+   */
+  #failed(batch: ReadonlyArray<LedgerItem>, error: unknown): LedgerItem[] {
+    const notCounted = new StoreError(
+      "db_unreachable",
+      `the cost ledger could not count a call as dispatched, so it was not sent: ${error instanceof Error ? error.message : String(error)}`,
+      { cause: error },
     );
-    if (rows.length === 0) {
-      await counted.selectFrom("counted").select("id").execute();
-      return [];
+    const kept: LedgerItem[] = [];
+    for (const item of batch) {
+      if (item.kind === "dispatch") {
+        for (const w of item.waiters) w.reject(notCounted);
+        continue;
+      }
+      item.idWaiter?.reject(error);
+      item.idWaiter = undefined;
+      kept.push(item);
     }
-    const inserted = await counted
-      .insertInto("strata.inference_calls")
-      .values(rows.map(ledgerRow))
-      .returning("id")
-      .execute();
-    return inserted.map((r) => Number(r.id));
+    return kept;
   }
-  return db.transaction().execute(async (trx) => {
-    const ids = await insertLedgerRows(trx, rows);
-    for (const [runId, count] of counts) {
-      await trx
-        .updateTable("strata.runs")
-        .set((eb) => ({ calls_dispatched: eb("calls_dispatched", "+", count) }))
-        .where("id", "=", runId)
-        .execute();
-    }
-    return ids;
-  });
 }
 
-/**
- * The earliest succeeded, billed call with an answer for each of `hashes`: what answers an
- * identical request without calling the endpoint. An empty answer is never one, also on rows
- * that versions recording it as a success wrote. With `runIds`, only calls of those runs answer.
- *
- * @example
- * const answers = await findCachedAnswers(store.db, hashes);
- */
-export async function findCachedAnswers(
-  db: Kysely<Database>,
-  hashes: ReadonlyArray<string>,
-  runIds?: ReadonlyArray<string>,
-): Promise<Map<string, CachedAnswer>> {
-  const answers = new Map<string, CachedAnswer>();
-  const unique = [...new Set(hashes)];
-  for (let i = 0; i < unique.length; i += 5_000) {
-    const chunk = unique.slice(i, i + 5_000);
-    const rows = await db
-      .selectFrom("strata.inference_calls")
-      .distinctOn("request_hash")
-      .select(["id", "request_hash", "output"])
-      .where(sql<boolean>`request_hash = any(${chunk}::text[])`)
-      .where("status", "=", "succeeded")
-      .where("cache_hit", "=", false)
-      .where("output", "is not", null)
-      .where("output", "<>", "")
-      .$if(runIds !== undefined, (q) => q.where(sql<boolean>`run_id = any(${runIds}::text[])`))
-      .orderBy("request_hash")
-      .orderBy("id")
-      .execute();
-    for (const r of rows) {
-      answers.set(r.request_hash, {
-        id: r.id,
-        requestHash: r.request_hash,
-        output: decodeStoredText(r.output ?? ""),
-      });
-    }
+/** The dispatch counts of a batch, per run. */
+function dispatchCounts(batch: ReadonlyArray<LedgerItem>): Map<string, number> {
+  const counts = new Map<string, number>();
+  for (const item of batch) {
+    if (item.kind === "dispatch")
+      counts.set(item.runId, (counts.get(item.runId) ?? 0) + item.count);
   }
-  return answers;
-}
-
-/** Sets a materialization's token and cost totals from its ledger rows (exact, in SQL). */
-export async function totalMaterializationCost(
-  db: Kysely<Database>,
-  materializationId: string,
-): Promise<{
-  promptTokens: number;
-  cachedTokens: number;
-  completionTokens: number;
-  costUsd: string;
-}> {
-  const row = await db
-    .selectFrom("strata.inference_calls")
-    .select([
-      sql<number>`coalesce(sum(prompt_tokens), 0)::bigint`.as("prompt_tokens"),
-      sql<number>`coalesce(sum(cached_tokens), 0)::bigint`.as("cached_tokens"),
-      sql<number>`coalesce(sum(completion_tokens), 0)::bigint`.as("completion_tokens"),
-      sql<string>`coalesce(sum(cost_usd), 0)::text`.as("cost_usd"),
-    ])
-    .where("materialization_id", "=", materializationId)
-    .executeTakeFirstOrThrow();
-  await db
-    .updateTable("strata.materializations")
-    .set({
-      prompt_tokens: row.prompt_tokens,
-      cached_tokens: row.cached_tokens,
-      completion_tokens: row.completion_tokens,
-      cost_usd: row.cost_usd,
-    })
-    .where("id", "=", materializationId)
-    .execute();
-  return {
-    promptTokens: row.prompt_tokens,
-    cachedTokens: row.cached_tokens,
-    completionTokens: row.completion_tokens,
-    costUsd: row.cost_usd,
-  };
-}
-
-/**
- * Calls a run sent whose outcome was never recorded (the process died with them in flight, or
- * they were aborted): calls counted as dispatched minus documents with a recorded outcome.
- *
- * @example
- * const lost = await callsLostInFlight(store.db, runId);
- */
-export async function callsLostInFlight(db: Kysely<Database>, runId: string): Promise<number> {
-  const row = await sql<{ lost: number }>`
-    select greatest(0, r.calls_dispatched - (
-             select count(distinct (c.materialization_id, c.document_id, c.model))
-               from strata.inference_calls c
-              where c.run_id = r.id and not c.cache_hit))::int as lost
-      from strata.runs r where r.id = ${runId}`.execute(db);
-  return row.rows[0]?.lost ?? 0;
+  return counts;
 }

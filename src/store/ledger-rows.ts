@@ -1,5 +1,5 @@
-// The rows of `strata.inference_calls`: their columns, and how a batch the database refused is
-// written row by row.
+// The rows of `strata.inference_calls`: their columns, how a batch of them (with dispatch counts)
+// is written, and how a batch the database refused is written row by row.
 import { type Kysely, sql } from "kysely";
 import { redactSecrets } from "../util/redactor.js";
 import type { Database } from "./database.js";
@@ -155,4 +155,73 @@ export async function insertLedgerRows(
     for (const r of inserted) ids.push(Number(r.id));
   }
   return ids;
+}
+
+/**
+ * Adds dispatch counts without waiting for the WAL flush (Postgres only). One run's counts are
+ * one statement, its own transaction, whose `set_config(..., true)` lasts until its commit: one
+ * round trip. Several runs' counts share a transaction, so a retry never adds one twice.
+ */
+export async function countDispatchesRelaxed(
+  db: Kysely<Database>,
+  dispatches: ReadonlyMap<string, number>,
+): Promise<void> {
+  const count = (q: Kysely<Database>, runId: string, n: number) =>
+    sql`
+      with relaxed as (select set_config('synchronous_commit', 'off', true))
+      update strata.runs set calls_dispatched = calls_dispatched + ${n}
+        from relaxed where id = ${runId}`.execute(q);
+  const counts = [...dispatches];
+  if (counts.length === 1) {
+    await count(db, counts[0]![0], counts[0]![1]);
+    return;
+  }
+  await db.transaction().execute(async (trx) => {
+    for (const [runId, n] of counts) await count(trx, runId, n);
+  });
+}
+
+/**
+ * One batch in one statement where it can be (one round trip, atomic by itself): the rows, the
+ * dispatch count of one run, or both through a data-modifying `with`; a transaction otherwise.
+ * Resolves with the rows' ids, in the order of `rows`.
+ */
+export async function writeBatch(
+  db: Kysely<Database>,
+  rows: ReadonlyArray<LedgerEntry>,
+  dispatches: ReadonlyMap<string, number>,
+): Promise<number[]> {
+  const counts = [...dispatches];
+  if (counts.length === 0) return insertLedgerRows(db, rows);
+  if (counts.length === 1 && rows.length <= 1_000) {
+    const [runId, count] = counts[0]!;
+    const counted = db.with("counted", (qc) =>
+      qc
+        .updateTable("strata.runs")
+        .set((eb) => ({ calls_dispatched: eb("calls_dispatched", "+", count) }))
+        .where("id", "=", runId)
+        .returning("id"),
+    );
+    if (rows.length === 0) {
+      await counted.selectFrom("counted").select("id").execute();
+      return [];
+    }
+    const inserted = await counted
+      .insertInto("strata.inference_calls")
+      .values(rows.map(ledgerRow))
+      .returning("id")
+      .execute();
+    return inserted.map((r) => Number(r.id));
+  }
+  return db.transaction().execute(async (trx) => {
+    const ids = await insertLedgerRows(trx, rows);
+    for (const [runId, count] of counts) {
+      await trx
+        .updateTable("strata.runs")
+        .set((eb) => ({ calls_dispatched: eb("calls_dispatched", "+", count) }))
+        .where("id", "=", runId)
+        .execute();
+    }
+    return ids;
+  });
 }

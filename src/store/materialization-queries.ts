@@ -25,6 +25,27 @@ export interface LatestMaterialization {
 }
 
 /**
+ * The latest succeeded materialization of each asset partition, as a query to add columns and
+ * filters to: one row per asset key and partition key, the one that finished last (the greatest
+ * id among those that finished at the same instant). What every reader of "the current value of
+ * an asset partition" asks, so they all agree on it.
+ *
+ * @example
+ * const rows = await selectLatestSucceeded(db).select(["id", "storage_path"])
+ *   .where("asset_key", "=", "analyses").execute();
+ */
+export function selectLatestSucceeded(db: Kysely<Database>) {
+  return db
+    .selectFrom("strata.materializations")
+    .distinctOn(["asset_key", "partition_key"])
+    .where("status", "=", "succeeded")
+    .orderBy("asset_key")
+    .orderBy("partition_key")
+    .orderBy("finished_at", "desc")
+    .orderBy("id", "desc");
+}
+
+/**
  * The latest successful materialization of every asset partition (of `assetKeys` when given),
  * each with the upstream materializations it read.
  *
@@ -36,29 +57,20 @@ export async function latestMaterializations(
   assetKeys?: ReadonlyArray<string>,
 ): Promise<ReadonlyArray<LatestMaterialization>> {
   if (assetKeys !== undefined && assetKeys.length === 0) return [];
-  let query = db
-    .selectFrom("strata.materializations")
-    .distinctOn(["asset_key", "partition_key"])
-    .select([
-      "id",
-      "run_id",
-      "asset_key",
-      "partition_key",
-      "code_version",
-      "data_version",
-      "finished_at",
-      "row_count",
-      "storage_path",
-      "dep_keys",
-    ])
-    .where("status", "=", "succeeded");
+  let query = selectLatestSucceeded(db).select([
+    "id",
+    "run_id",
+    "asset_key",
+    "partition_key",
+    "code_version",
+    "data_version",
+    "finished_at",
+    "row_count",
+    "storage_path",
+    "dep_keys",
+  ]);
   if (assetKeys !== undefined) query = query.where("asset_key", "in", [...assetKeys]);
-  const rows = await query
-    .orderBy("asset_key")
-    .orderBy("partition_key")
-    .orderBy("finished_at", "desc")
-    .orderBy("id", "desc")
-    .execute();
+  const rows = await query.execute();
   const inputs = await inputsOf(
     db,
     rows.map((r) => r.id),

@@ -1,5 +1,6 @@
 import { type Kysely, sql } from "kysely";
 import type { Database } from "./database.js";
+import { selectLatestSucceeded } from "./materialization-queries.js";
 
 /** What a prune removed (or, dry, would remove). */
 export interface PruneResult {
@@ -43,10 +44,7 @@ export async function pruneRuns(
     await sql`
       create temporary table strata_prune_keep on commit drop as
         with recursive keep(id) as (
-            select id from (
-              select distinct on (asset_key, partition_key) id
-                from strata.materializations where status = 'succeeded'
-               order by asset_key, partition_key, finished_at desc, id desc) latest
+            select id from (${selectLatestSucceeded(trx).select("id")}) latest
           union
             select id from strata.materializations
              where run_id not in (select id from strata_prune_runs)

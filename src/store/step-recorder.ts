@@ -1,6 +1,7 @@
 import { type Kysely, sql } from "kysely";
 import { StoreError } from "../errors.js";
 import type { Database, MaterializationStatus } from "./database.js";
+import { GroupCommit } from "./group-commit.js";
 import type { MaterializationSuccess } from "./run-records.js";
 import { storableJson, storableMessage } from "./stored-text.js";
 
@@ -16,6 +17,12 @@ interface PendingStep {
   metadata: Readonly<Record<string, unknown>> | null;
   error: string | null;
   inputIds: ReadonlyArray<string>;
+}
+
+/** One queued step state, by materialization id. */
+interface QueuedStep {
+  readonly id: string;
+  readonly state: PendingStep;
 }
 
 /** Options of {@link StepRecorder}. */
@@ -65,15 +72,17 @@ export class StepRecordError extends StoreError {
 
 /**
  * Writes the step states of a run (running, succeeded with its provenance, failed, skipped,
- * canceled) by group commit: a state is queued, and whatever is queued is written in one
- * transaction as soon as the previous batch committed. A step therefore never waits on the
- * database, and a thousand trivial steps cost tens of transactions instead of thousands.
+ * canceled) by group commit ({@link GroupCommit}): a state is queued, and whatever is queued is
+ * written in one transaction as soon as the previous batch committed (and at most every
+ * `intervalMs`). A step therefore never waits on the database, and a thousand trivial steps cost
+ * tens of transactions instead of thousands.
  *
  * Each succeeded state and its provenance rows are in the same transaction, so a step is never
  * recorded succeeded without what it read. States of one materialization are coalesced (a step
  * that started and ended within one batch is written once) and batches are written one at a
- * time, in order. A batch that fails is retried; after the last attempt the recorder stops
- * writing and {@link flush} rejects with a {@link StepRecordError} naming what was not written.
+ * time, in order. A batch that fails is retried with jittered backoff; after the last attempt
+ * the recorder stops writing for good and {@link flush} rejects with a {@link StepRecordError}
+ * naming what was not written.
  *
  * @example
  * const recorder = new StepRecorder(store.db);
@@ -82,21 +91,40 @@ export class StepRecordError extends StoreError {
  * await recorder.flush();
  */
 export class StepRecorder {
-  readonly #db: Kysely<Database>;
-  readonly #relaxedCommit: boolean;
-  readonly #writeAttempts: number;
-  readonly #intervalMs: number;
-  #lastBatchAt = Number.NEGATIVE_INFINITY;
-  #pending = new Map<string, PendingStep>();
-  #writing: Promise<void> | null = null;
-  #scheduled = false;
+  readonly #commit: GroupCommit<QueuedStep>;
   #failure: StepRecordError | null = null;
 
   constructor(db: Kysely<Database>, options: StepRecorderOptions = {}) {
-    this.#db = db;
-    this.#relaxedCommit = options.relaxedCommit ?? false;
-    this.#writeAttempts = Math.max(1, options.writeAttempts ?? 3);
-    this.#intervalMs = Math.max(0, options.intervalMs ?? STEP_RECORD_INTERVAL_MS);
+    const relaxedCommit = options.relaxedCommit ?? false;
+    this.#commit = new GroupCommit<QueuedStep>({
+      write: (batch) =>
+        db.transaction().execute(async (trx) => {
+          if (relaxedCommit) await sql`set local synchronous_commit = off`.execute(trx);
+          await writeBatch(trx, new Map(batch.map((step) => [step.id, step.state])));
+        }),
+      failure: {
+        mode: "stop",
+        stopped: (unwritten, cause) => {
+          this.#failure = new StepRecordError(
+            unwritten.map((step) => step.id),
+            cause,
+          );
+          return this.#failure;
+        },
+      },
+      // The latest state of a materialization wins; a step that started in this batch keeps its
+      // start time when its end replaces it.
+      coalesce: {
+        key: (step) => step.id,
+        merge: (earlier, later) => ({
+          id: later.id,
+          state: { ...later.state, startedAt: later.state.startedAt ?? earlier.state.startedAt },
+        }),
+      },
+      minIntervalMs: Math.max(0, options.intervalMs ?? STEP_RECORD_INTERVAL_MS),
+      maxInFlight: 1,
+      retry: { attempts: Math.max(1, options.writeAttempts ?? 3) },
+    });
   }
 
   /** The error that stopped the recorder, if a batch could not be written. */
@@ -159,73 +187,15 @@ export class StepRecorder {
   }
 
   /**
-   * Resolves when every state queued so far is committed; rejects with the
-   * {@link StepRecordError} once a batch could not be written.
+   * Resolves when every state queued before it is committed (writing them at once, the interval
+   * aside); rejects with the {@link StepRecordError} once a batch could not be written.
    */
-  async flush(): Promise<void> {
-    while (this.#failure === null && (this.#writing !== null || this.#pending.size > 0)) {
-      if (this.#writing === null) this.#startBatch();
-      await this.#writing;
-    }
-    if (this.#failure !== null) throw this.#failure;
+  flush(): Promise<void> {
+    return this.#commit.flush();
   }
 
   #queue(id: string, state: PendingStep): void {
-    if (this.#failure !== null) {
-      this.#failure.lost(id);
-      return;
-    }
-    const earlier = this.#pending.get(id);
-    // A step that started in this batch keeps its start time when its end replaces it.
-    if (earlier !== undefined && state.startedAt === null) state.startedAt = earlier.startedAt;
-    this.#pending.set(id, state);
-    if (this.#writing === null) this.#schedule();
-  }
-
-  /** Starts the next batch once the interval since the last one has passed. */
-  #schedule(): void {
-    if (this.#scheduled) return;
-    this.#scheduled = true;
-    const run = () => {
-      this.#scheduled = false;
-      if (this.#writing !== null || this.#pending.size === 0 || this.#failure !== null) return;
-      // flush() may have written a batch since this was scheduled: keep to the interval
-      if (this.#lastBatchAt + this.#intervalMs > performance.now()) this.#schedule();
-      else this.#startBatch();
-    };
-    const wait = this.#lastBatchAt + this.#intervalMs - performance.now();
-    // Even with no wait, let the states queued in this turn of the event loop join the batch.
-    if (wait <= 0) setImmediate(run);
-    else setTimeout(run, wait);
-  }
-
-  #startBatch(): void {
-    const batch = this.#pending;
-    this.#pending = new Map();
-    this.#lastBatchAt = performance.now();
-    this.#writing = this.#write(batch).finally(() => {
-      this.#writing = null;
-      if (this.#pending.size > 0 && this.#failure === null) this.#schedule();
-    });
-  }
-
-  async #write(batch: ReadonlyMap<string, PendingStep>): Promise<void> {
-    for (let attempt = 1; ; attempt++) {
-      try {
-        await this.#db.transaction().execute(async (trx) => {
-          if (this.#relaxedCommit) await sql`set local synchronous_commit = off`.execute(trx);
-          await writeBatch(trx, batch);
-        });
-        return;
-      } catch (error) {
-        if (attempt >= this.#writeAttempts) {
-          this.#failure = new StepRecordError([...batch.keys(), ...this.#pending.keys()], error);
-          this.#pending.clear();
-          return;
-        }
-        await new Promise((resolve) => setTimeout(resolve, 100 * 2 ** attempt));
-      }
-    }
+    if (!this.#commit.enqueue({ id, state })) this.#failure?.lost(id);
   }
 }
 
