@@ -1,8 +1,7 @@
 import { join } from "node:path";
 import { sql } from "kysely";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { parseSince } from "../../src/cli/commands/costs.js";
-import { parsePositiveInt, parseUsd } from "../../src/cli/option-parsers.js";
+import { parsePositiveInt, parseSince, parseUsd } from "../../src/cli/option-parsers.js";
 import { type LoadedProject, loadProject } from "../../src/cli/project-loader.js";
 import type { StrataErrorCode } from "../../src/errors.js";
 import { selectAssets } from "../../src/lineage/selection-evaluator.js";

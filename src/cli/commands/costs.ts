@@ -1,6 +1,5 @@
 import Table from "cli-table3";
 import { type Command, Option } from "commander";
-import { StrataError } from "../../errors.js";
 import { selectAssets } from "../../lineage/selection-evaluator.js";
 import {
   COST_GROUPINGS,
@@ -13,6 +12,7 @@ import { findRun } from "../../store/run-queries.js";
 import { addDecimals } from "../../util/decimal.js";
 import type { CliContext } from "../cli-context.js";
 import { writeLine } from "../cli-io.js";
+import { parseSince } from "../option-parsers.js";
 import type { CommandRunner } from "../program.js";
 
 const FORMATS = ["table", "json", "csv"] as const;
@@ -66,37 +66,6 @@ export function registerCostsCommand(program: Command, run: CommandRunner): void
         print(ctx, options.by, rows, options.format);
       }),
     );
-}
-
-/** `2026-11-01`, an ISO timestamp, or `7d` / `24h` / `30m` / `90s` ago. */
-export function parseSince(value: string, now = Date.now()): Date {
-  const text = value.trim();
-  const bad = () =>
-    new StrataError(
-      "bad_usage",
-      `--since "${value}" is neither a date (2026-11-01) nor a duration (7d, 24h, 30m)`,
-    );
-  let ms: number;
-  const relative = /^(\d+)\s*(d|h|m|s)$/.exec(text);
-  if (relative !== null) {
-    const unit = { d: 86_400_000, h: 3_600_000, m: 60_000, s: 1_000 }[
-      relative[2] as "d" | "h" | "m" | "s"
-    ];
-    ms = now - Number(relative[1]) * unit;
-  } else {
-    // ISO dates and timestamps only: Date.parse's legacy formats would read "7" as 2001-07-01.
-    const iso =
-      /^(\d{4})-(\d{2})-(\d{2})(?:[T ](\d{2}):(\d{2})(?::(\d{2})(?:\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?)?$/.exec(
-        text,
-      );
-    if (iso === null) throw bad();
-    const day = new Date(Date.UTC(Number(iso[1]), Number(iso[2]) - 1, Number(iso[3])));
-    if (day.getUTCMonth() !== Number(iso[2]) - 1 || day.getUTCDate() !== Number(iso[3]))
-      throw bad();
-    ms = Date.parse(iso[4] === undefined ? `${text}T00:00:00Z` : text);
-  }
-  if (!Number.isFinite(ms) || Number.isNaN(new Date(ms).getTime())) throw bad();
-  return new Date(ms);
 }
 
 const GROUP_HEADERS: Record<CostGrouping, ReadonlyArray<string>> = {

@@ -19,7 +19,7 @@ import {
 import type { CliContext } from "../cli-context.js";
 import { writeLine } from "../cli-io.js";
 import { EXIT_FAILED, EXIT_OK } from "../exit-codes.js";
-import { parsePositiveInt, parseUsd } from "../option-parsers.js";
+import { parseOlderThan, parsePositiveInt, parseUsd } from "../option-parsers.js";
 import type { CommandRunner } from "../program.js";
 import { runPlan } from "../run-plan.js";
 import { formatDuration } from "../run-progress.js";
@@ -294,16 +294,9 @@ function registerPrune(runs: Command, run: CommandRunner): void {
           dryRun?: boolean;
           json?: boolean;
         }>();
-        const age = /^(\d+)\s*(d|h)$/.exec(options.olderThan.trim());
-        if (age === null) {
-          throw new StrataError(
-            "bad_usage",
-            `--older-than must be an age such as 30d or 12h, not "${options.olderThan}"`,
-          );
-        }
-        const ms = Number(age[1]) * (age[2] === "d" ? 86_400_000 : 3_600_000);
+        const before = parseOlderThan(options.olderThan);
         const store = await ctx.store();
-        const result = await pruneRuns(store.db, new Date(Date.now() - ms), {
+        const result = await pruneRuns(store.db, before, {
           dryRun: options.dryRun === true,
         });
         if (options.dryRun !== true) {
