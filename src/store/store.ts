@@ -10,6 +10,7 @@ import { migrate } from "./migrator.js";
 import { PgliteDialect } from "./pglite-dialect.js";
 import { pgliteRuntime } from "./pglite-runtime.js";
 import { pgliteStartParams } from "./pglite-settings.js";
+import { describePostgresUrl } from "./postgres-url.js";
 
 /**
  * strata's database: a kysely instance over the `strata` schema, on a Postgres server or on the
@@ -208,36 +209,6 @@ function wrapPglite(pglite: PGlite, location: string, lock?: EmbeddedLock): Stor
 /** Checks that the store answers; used by commands that want a clear error early. */
 export async function pingStore(store: Store): Promise<void> {
   await sql`select 1`.execute(store.db);
-}
-
-interface PostgresTarget {
-  readonly hostPort: string;
-  readonly database: string;
-  readonly password: string;
-}
-
-function describePostgresUrl(databaseUrl: string): PostgresTarget {
-  let url: URL;
-  try {
-    url = new URL(databaseUrl);
-  } catch {
-    throw new StoreError(
-      "db_unreachable",
-      "the database URL is not a valid URL; use postgres://user:password@host:port/database",
-    );
-  }
-  if (url.protocol !== "postgres:" && url.protocol !== "postgresql:") {
-    throw new StoreError(
-      "db_unreachable",
-      `the database URL has protocol "${url.protocol}"; use postgres://user:password@host:port/database`,
-    );
-  }
-  const host = url.hostname || "localhost";
-  return {
-    hostPort: `${host}:${url.port || "5432"}`,
-    database: decodeURIComponent(url.pathname.replace(/^\//, "")) || "postgres",
-    password: decodeURIComponent(url.password),
-  };
 }
 
 function errorReason(error: unknown): string {
