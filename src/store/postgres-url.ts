@@ -72,3 +72,18 @@ function decoded(text: string, part: string): string {
 function urlError(message: string): StoreError {
   return new StoreError("db_unreachable", message);
 }
+
+/**
+ * The user name a Postgres URL connects as, for messages; undefined when it names none or does
+ * not parse.
+ *
+ * @example
+ * postgresUser("postgres://app:s3cret@db/strata"); // "app"
+ */
+export function postgresUser(databaseUrl: string): string | undefined {
+  try {
+    return decodeURIComponent(new URL(databaseUrl).username) || undefined;
+  } catch {
+    return undefined;
+  }
+}

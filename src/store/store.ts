@@ -6,11 +6,11 @@ import pg from "pg";
 import { StoreError } from "../errors.js";
 import type { Database } from "./database.js";
 import { acquireEmbeddedLock, type EmbeddedLock } from "./embedded-lock.js";
-import { migrate } from "./migrator.js";
 import { PgliteDialect } from "./pglite-dialect.js";
 import { pgliteRuntime } from "./pglite-runtime.js";
 import { pgliteStartParams } from "./pglite-settings.js";
 import { describePostgresUrl } from "./postgres-url.js";
+import { prepareSchema } from "./schema-guard.js";
 
 /**
  * strata's database: a kysely instance over the `strata` schema, on a Postgres server or on the
@@ -47,7 +47,10 @@ export interface OpenStoreOptions {
   /** A `postgres://` URL; when absent, the embedded database in `<projectDir>/.strata/db`. */
   readonly databaseUrl?: string | undefined;
   readonly projectDir: string;
-  /** Apply pending migrations on open (default true). */
+  /**
+   * Apply pending migrations on open and refuse a schema changed since, or a role that may
+   * not read it (default true).
+   */
   readonly migrate?: boolean;
 }
 
@@ -69,7 +72,7 @@ export async function openStore(options: OpenStoreOptions): Promise<Store> {
       : await openEmbeddedStore(embeddedDataDir(options.projectDir));
   if (options.migrate !== false) {
     try {
-      await migrate(store.db);
+      await prepareSchema(store.db);
     } catch (error) {
       await store.close();
       throw error;

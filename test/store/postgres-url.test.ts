@@ -81,7 +81,9 @@ describe("describePostgresUrl", () => {
       `${PASSWORD} here`,
     ];
     for (const url of urls) {
-      const error = await openPostgresStore(url).catch((e: Error & { cause?: Error }) => e);
+      const error = (await openPostgresStore(url).catch((e: unknown) => e)) as Error & {
+        cause?: Error;
+      };
       expect(error).toMatchObject({ code: "db_unreachable" });
       const text = `${error.message}\n${error.stack}\n${error.cause?.stack ?? ""}`;
       expect(text).not.toContain(PASSWORD);
