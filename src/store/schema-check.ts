@@ -10,6 +10,8 @@ export interface SchemaProblem {
   readonly message: string;
   /** Whether `strata db migrate` can put it back (recreating from the migrations). */
   readonly repairable: boolean;
+  /** Follows from another problem (an index of a missing table): not worth a mention. */
+  readonly implied?: boolean;
   /** What recreates it, for repairable problems; run in this order. */
   readonly repair?: { readonly statement: string; readonly order: number; readonly what: string };
 }
@@ -70,6 +72,7 @@ export function schemaProblems(
     problems.push({
       message: `index strata.${index.name} is missing`,
       repairable: true,
+      implied: missingTables.has(index.table),
       repair: { statement: index.create, order: index.order, what: `index strata.${index.name}` },
     });
   }
@@ -93,14 +96,16 @@ export function schemaProblems(
  * few) and that `strata db migrate` repairs it, or what it cannot repair.
  */
 export function schemaDriftError(problems: ReadonlyArray<SchemaProblem>): StoreError {
-  const shown = problems.slice(0, 3).map((p) => p.message);
-  const more =
-    problems.length > shown.length ? ` (and ${problems.length - shown.length} more)` : "";
+  const worth = problems.filter((p) => p.implied !== true);
+  const shown = worth.slice(0, 3).map((p) => p.message);
+  const more = worth.length > shown.length ? ` (and ${worth.length - shown.length} more)` : "";
   const broken = problems.filter((p) => !p.repairable);
   const fix =
     broken.length === 0
       ? `run "strata db migrate" to recreate what is missing from the migrations`
-      : `"strata db migrate" recreates what is missing but cannot undo this: ${broken.map((p) => p.message).join(", ")}; change it back by hand or restore a backup`;
+      : broken.length === problems.length
+        ? "strata cannot undo this: change it back by hand or restore a backup"
+        : `run "strata db migrate" to recreate what is missing; it cannot undo ${broken.map((p) => p.message).join(", ")}: change that back by hand or restore a backup`;
   return new StoreError(
     "schema_drift",
     `schema strata was changed after it was migrated: ${shown.join(", ")}${more}; ${fix}`,
