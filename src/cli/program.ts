@@ -1,7 +1,7 @@
 import { readFileSync } from "node:fs";
 import { Command, CommanderError } from "commander";
 import { StrataError } from "../errors.js";
-import { postgresUser } from "../store/postgres-url.js";
+import { postgresRole } from "../store/postgres-url.js";
 import { permissionError } from "../store/schema-check.js";
 import { CliContext, type GlobalOptions } from "./cli-context.js";
 import { type CliIo, writeLine } from "./cli-io.js";
@@ -77,7 +77,7 @@ export async function runCli(argv: ReadonlyArray<string>, io: CliIo): Promise<nu
     const denied =
       error instanceof StrataError && error.isUsageError
         ? undefined
-        : permissionError(error, url === undefined ? undefined : postgresUser(url));
+        : permissionError(error, url === undefined ? {} : postgresRole(url));
     exitCode = reportError(denied ?? error, io, program.opts<GlobalOptions>().verbose === true);
   } finally {
     await context?.close().catch(() => {});

@@ -74,16 +74,23 @@ function urlError(message: string): StoreError {
 }
 
 /**
- * The user name a Postgres URL connects as, for messages; undefined when it names none or does
- * not parse.
+ * The user and database a Postgres URL names, for messages; each undefined when the URL names
+ * none or does not parse.
  *
  * @example
- * postgresUser("postgres://app:s3cret@db/strata"); // "app"
+ * postgresRole("postgres://app:s3cret@db/strata"); // { role: "app", database: "strata" }
  */
-export function postgresUser(databaseUrl: string): string | undefined {
+export function postgresRole(databaseUrl: string): {
+  readonly role: string | undefined;
+  readonly database: string | undefined;
+} {
   try {
-    return decodeURIComponent(new URL(databaseUrl).username) || undefined;
+    const url = new URL(databaseUrl);
+    return {
+      role: decodeURIComponent(url.username) || undefined,
+      database: decodeURIComponent(url.pathname.replace(/^\//, "")) || undefined,
+    };
   } catch {
-    return undefined;
+    return { role: undefined, database: undefined };
   }
 }

@@ -167,16 +167,23 @@ export function deniedCause(error: unknown): Error | undefined {
  * error saying what was refused and which grants strata needs.
  *
  * @example
- * const denied = permissionError(error, "analyst"); if (denied) throw denied;
+ * const denied = permissionError(error, { role: "analyst" }); if (denied) throw denied;
  */
-export function permissionError(error: unknown, role?: string): StoreError | undefined {
+export function permissionError(
+  error: unknown,
+  target: { readonly role?: string | undefined; readonly database?: string | undefined } = {},
+): StoreError | undefined {
   const denied = deniedCause(error);
   if (denied === undefined) return undefined;
-  const who =
-    role === undefined || role === "" ? "the database role" : `the database role "${role}"`;
+  const role = target.role || undefined;
+  const who = role === undefined ? "the database role" : `the database role "${role}"`;
+  // `runs prune` works in temporary tables: that right is the database's, not the schema's
+  const hint = /temporary/i.test(denied.message)
+    ? `grant it with: grant temporary on database ${ident(target.database || "DATABASE")} to ${ident(role ?? "ROLE")}`
+    : grantHint(role ?? "ROLE");
   return new StoreError(
     "db_permission",
-    `${who} may not do what this command needs (${denied.message}); ${grantHint(role || "ROLE")}`,
+    `${who} may not do what this command needs (${denied.message}); ${hint}`,
     { cause: denied },
   );
 }
