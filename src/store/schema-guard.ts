@@ -40,8 +40,12 @@ export async function prepareSchema(db: Kysely<Database>): Promise<void> {
   assertSchemaReadable(seen, expected);
   if (lostRecord(seen, expected)) throw schemaDriftError([LOST_RECORD]);
   const { applied } = await migrate(db, files);
-  if (applied.length > 0) seen = await inspectSchema(db);
-  const problems = schemaProblems(seen, expected);
+  let problems = schemaProblems(seen, expected);
+  // Look again before refusing: another process may have been migrating when we first looked.
+  if (problems.length > 0 || applied.length > 0) {
+    seen = await inspectSchema(db);
+    problems = schemaProblems(seen, expected);
+  }
   if (problems.length > 0) throw schemaDriftError(problems);
 }
 
