@@ -62,8 +62,9 @@ export async function schemaStatus(db: Kysely<Database>): Promise<{
 }> {
   const files = await readMigrations();
   const seen = await inspectSchema(db);
-  assertSchemaReadable(seen, expectedSchema(files));
-  if (lostRecord(seen, expectedSchema(files))) {
+  const all = expectedSchema(files);
+  assertSchemaReadable(seen, all);
+  if (lostRecord(seen, all)) {
     return {
       migrations: files.map((f) => ({ name: f.name, status: "pending", appliedAt: null })),
       problems: [LOST_RECORD],
@@ -72,7 +73,10 @@ export async function schemaStatus(db: Kysely<Database>): Promise<{
   const migrations = await migrationStatus(db, files);
   const applied = new Set(migrations.filter((m) => m.status === "applied").map((m) => m.name));
   const expected = expectedSchema(files.filter((f) => applied.has(f.name)));
-  return { migrations, problems: schemaProblems(seen, expected) };
+  const problems = schemaProblems(seen, expected);
+  // looked before reading the record: a migration may have committed in between
+  if (problems.length === 0) return { migrations, problems };
+  return { migrations, problems: schemaProblems(await inspectSchema(db), expected) };
 }
 
 /** What `strata db migrate` did. */
