@@ -4,6 +4,7 @@ import type { PartitionsDefinition } from "../assets/partitions.js";
 import { StrataError } from "../errors.js";
 import type { AssetGraph } from "../lineage/asset-graph.js";
 import { selectAssets } from "../lineage/selection-evaluator.js";
+import { quoteSelection } from "../lineage/selection-tokenizer.js";
 import { closestMatch } from "../util/edit-distance.js";
 
 /**
@@ -73,7 +74,7 @@ export function planMaterialization(graph: AssetGraph, request: PlanRequest): Ma
   if (selected.length === 0) {
     throw new StrataError(
       "empty_selection",
-      `selection "${request.selection}" matches no asset; see "strata list" for the keys`,
+      `selection ${quoteSelection(request.selection, 1)} matches no asset; see "strata list" for the keys`,
     );
   }
   const inPlan = new Set(selected);

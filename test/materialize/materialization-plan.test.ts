@@ -85,6 +85,16 @@ describe("planMaterialization", () => {
       ]);
     });
 
+    it("quotes only the start of a long generated selection that matches nothing", () => {
+      const selection = Array.from({ length: 20_000 }, (_, i) => `key:nope${i}`).join(" or ");
+      const error = planError(graph, { selection });
+      expect(error.code).toBe("empty_selection");
+      expect(error.message).toMatch(
+        /^selection "key:nope0 or key:nope1 or [^"]*" \(characters 1 to 120 of a selection of \d+\) matches no asset/,
+      );
+      expect(error.message.length).toBeLessThan(300);
+    });
+
     it("rejects a selection that matches nothing with empty_selection", () => {
       const error = planError(graph, { selection: "key:nothing/here" });
       expect(error.code).toBe("empty_selection");
