@@ -5,8 +5,8 @@
 -- resume from another project is refused by name.
 
 -- `defineProject({ name })` (else the project directory's name) and the project file's path
-alter table strata.runs add column project text;
-alter table strata.runs add column project_file text;
+alter table strata.runs add column if not exists project text;
+alter table strata.runs add column if not exists project_file text;
 
 -- "which run resumed this one": followed down a chain to its newest run
-create index runs_resumed_from_idx on strata.runs (resumed_from) where resumed_from is not null;
+create index if not exists runs_resumed_from_idx on strata.runs (resumed_from) where resumed_from is not null;

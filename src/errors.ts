@@ -36,6 +36,8 @@ export type StrataErrorCode =
   // store
   | "db_unreachable"
   | "db_locked"
+  | "db_permission"
+  | "schema_drift"
   | "migration_checksum"
   | "migration_failed"
   | "record_failed";
@@ -62,6 +64,8 @@ const USAGE_CODES: ReadonlySet<StrataErrorCode> = new Set<StrataErrorCode>([
   "run_not_resumable",
   "db_unreachable",
   "db_locked",
+  "db_permission",
+  "schema_drift",
   "migration_checksum",
 ]);
 

@@ -34,12 +34,29 @@ export interface PartitionsDefinition {
 const PARTITION_KEY = /^[A-Za-z0-9_.:=@+-]+$/;
 
 /**
+ * The most partitions one definition may have. Every key is a string in memory whenever the
+ * asset's status is shown, so a definition past this (hourly partitions starting in year 1) is
+ * refused with a clear error rather than exhausting memory.
+ */
+export const MAX_PARTITIONS = 1_000_000;
+
+function tooManyPartitions(described: string, count: number, fix: string): StrataError {
+  return new StrataError(
+    "invalid_definition",
+    `${described} would have ${count} partitions; strata supports at most ${MAX_PARTITIONS} per asset: ${fix}`,
+  );
+}
+
+/**
  * Partitions named by a fixed list of keys.
  *
  * @example
  * const languages = staticPartitions(["en", "de"]);
  */
 export function staticPartitions(keys: ReadonlyArray<string>): PartitionsDefinition {
+  if (keys.length > MAX_PARTITIONS) {
+    throw tooManyPartitions("static partitions", keys.length, "use fewer keys");
+  }
   const list = Object.freeze([...keys]);
   const set = new Set(list);
   if (set.size !== list.length) {
@@ -111,7 +128,15 @@ function timePartitions(
   const startKey = format(startMs);
   // The last complete period before `now`: the partition for a day exists once the day is over.
   const endMs = (now: Date) => floorTo(now.getTime(), stepMs) - stepMs;
+  const checkCount = (now: Date) => {
+    const count = Math.max(0, (endMs(now) - startMs) / stepMs + 1);
+    if (count > MAX_PARTITIONS) {
+      throw tooManyPartitions(`${kind} partitions from ${startKey}`, count, "start them later");
+    }
+  };
+  checkCount(new Date());
   const keysAt = (now: Date) => {
+    checkCount(now);
     const keys: string[] = [];
     for (let t = startMs, end = endMs(now); t <= end; t += stepMs) keys.push(format(t));
     return keys;
@@ -180,6 +205,10 @@ function sliceRange(
   return list.slice(a, b + 1);
 }
 
+// Date.UTC reads years 0 to 99 as 1900 to 1999: parse the ISO text instead.
+const FIRST_START_MS = Date.parse("0001-01-01T00:00:00Z");
+const END_OF_9999_MS = Date.parse("+010000-01-01T00:00:00Z");
+
 const LOCAL_TIMESTAMP = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?$/;
 
 function parseStart(start: string | Date, kind: string): number {
@@ -196,6 +225,13 @@ function parseStart(start: string | Date, kind: string): number {
     throw new StrataError(
       "invalid_definition",
       `${kind} partitions have an invalid start "${String(start)}"; use a date such as "2026-01-01"`,
+    );
+  }
+  // Keys are written YYYY-MM-DD: years 1 to 9999.
+  if (ms < FIRST_START_MS || ms >= END_OF_9999_MS) {
+    throw new StrataError(
+      "invalid_definition",
+      `${kind} partitions have a start "${String(start instanceof Date ? start.toISOString() : start)}" outside the years 1 to 9999; use a date such as "2026-01-01"`,
     );
   }
   return ms;

@@ -1,6 +1,8 @@
 import { readFileSync } from "node:fs";
 import { Command, CommanderError } from "commander";
 import { StrataError } from "../errors.js";
+import { postgresRole } from "../store/postgres-url.js";
+import { permissionError } from "../store/schema-check.js";
 import { CliContext, type GlobalOptions } from "./cli-context.js";
 import { type CliIo, redactingIo, writeLine } from "./cli-io.js";
 import { registerCostsCommand } from "./commands/costs.js";
@@ -72,7 +74,13 @@ export async function runCli(argv: ReadonlyArray<string>, rawIo: CliIo): Promise
   try {
     await program.parseAsync(argv as string[], { from: "user" });
   } catch (error) {
-    exitCode = reportError(error, io, program.opts<GlobalOptions>().verbose === true);
+    // a right the role lacks, found only when a command wrote: a usage error naming it
+    const url = context?.databaseUrl;
+    const denied =
+      error instanceof StrataError && error.isUsageError
+        ? undefined
+        : permissionError(error, url === undefined ? {} : postgresRole(url));
+    exitCode = reportError(denied ?? error, io, program.opts<GlobalOptions>().verbose === true);
   } finally {
     await context?.close().catch(() => {});
   }

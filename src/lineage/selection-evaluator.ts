@@ -89,17 +89,23 @@ function evaluate(ast: SelectionAst, index: SelectionIndex): Membership {
       for (let i = 0; i < n; i++) operand[i] = 1 - operand[i]!;
       return operand;
     }
-    case "and": {
-      const left = evaluate(ast.left, index);
-      const right = evaluate(ast.right, index);
-      for (let i = 0; i < n; i++) left[i] = left[i]! & right[i]!;
-      return left;
-    }
+    case "and":
     case "or": {
-      const left = evaluate(ast.left, index);
-      const right = evaluate(ast.right, index);
-      for (let i = 0; i < n; i++) left[i] = left[i]! | right[i]!;
-      return left;
+      // `a or b or c ...` parses left-deep: walk the chain, not the stack, so a generated
+      // selection of 100k terms cannot overflow it.
+      const rights: SelectionAst[] = [];
+      let leftmost: SelectionAst = ast;
+      while (leftmost.type === ast.type) {
+        rights.push(leftmost.right);
+        leftmost = leftmost.left;
+      }
+      const result = evaluate(leftmost, index);
+      for (let r = rights.length - 1; r >= 0; r--) {
+        const right = evaluate(rights[r]!, index);
+        if (ast.type === "and") for (let i = 0; i < n; i++) result[i] = result[i]! & right[i]!;
+        else for (let i = 0; i < n; i++) result[i] = result[i]! | right[i]!;
+      }
+      return result;
     }
     case "traversal": {
       const operand = evaluate(ast.operand, index);

@@ -31,9 +31,19 @@ export function formatSelection(ast: SelectionAst): string {
     case "not":
       return `not ${child(ast.operand, NOT)}`;
     case "and":
-      return `${child(ast.left, AND)} and ${child(ast.right, AND + 1)}`;
-    case "or":
-      return `${child(ast.left, OR)} or ${child(ast.right, OR + 1)}`;
+    case "or": {
+      // A chain parses left-deep: walk it, not the stack (a generated selection may be long).
+      const strength = ast.type === "and" ? AND : OR;
+      const rights: SelectionAst[] = [];
+      let leftmost: SelectionAst = ast;
+      while (leftmost.type === ast.type) {
+        rights.push(leftmost.right);
+        leftmost = leftmost.left;
+      }
+      const parts = [child(leftmost, strength)];
+      for (let r = rights.length - 1; r >= 0; r--) parts.push(child(rights[r]!, strength + 1));
+      return parts.join(` ${ast.type} `);
+    }
     case "traversal": {
       const operand =
         ast.operand.type === "all" ? `(${formatSelection(ast.operand)})` : child(ast.operand, TERM);

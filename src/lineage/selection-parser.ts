@@ -1,6 +1,11 @@
 import { SelectionSyntaxError } from "../errors.js";
 import type { SelectionAst, TraversalDepth } from "./selection-ast.js";
-import { type SelectionToken, tokenizeSelection } from "./selection-tokenizer.js";
+import {
+  quoteSelection,
+  type SelectionToken,
+  type SelectionTokenKind,
+  tokenizeSelection,
+} from "./selection-tokenizer.js";
 
 type AttributeName = "key" | "group" | "tag" | "owner" | "kind";
 
@@ -13,6 +18,19 @@ const ATTRIBUTES: ReadonlySet<string> = new Set<AttributeName>([
 ]);
 const FUNCTIONS: ReadonlySet<string> = new Set(["sinks", "roots"]);
 const VALUE_KINDS: ReadonlySet<string> = new Set(["word", "digits", "star", "string", "null"]);
+const OPERATORS: ReadonlySet<SelectionTokenKind> = new Set<SelectionTokenKind>([
+  "and",
+  "or",
+  "not",
+]);
+
+/**
+ * How deeply parentheses, `not` and `sinks(...)` / `roots(...)` may nest in one selection.
+ *
+ * Parsing and evaluating recurse once per level, so a generated selection of 100k `(` would
+ * otherwise overflow the stack; long chains of `or` and `and` do not nest and have no limit.
+ */
+export const MAX_SELECTION_NESTING = 100;
 
 /**
  * Parses an asset selection written in Dagster's selection language into a {@link SelectionAst}.
@@ -23,7 +41,9 @@ const VALUE_KINDS: ReadonlySet<string> = new Set(["word", "digits", "star", "str
  * `kind:`, `sinks(...)`, `roots(...)` and parentheses. Values are bare words of
  * `[A-Za-z0-9_./*-]`, double-quoted strings or `<null>`. A bare word with no attribute is a key,
  * as Dagster's CLI accepts (`raw/documents+`); a key made only of digits must be written
- * `key:2024`, since `2024+` reads as a depth.
+ * `key:2024`, since `2024+` reads as a depth. The grammar's keywords (`key`, `group`, `tag`,
+ * `owner`, `kind`, `sinks`, `roots`, `and`, `or`, `not`) are never bare keys, as in Dagster: the
+ * error says to write `key:sinks`. Nesting deeper than {@link MAX_SELECTION_NESTING} is an error.
  *
  * @throws SelectionSyntaxError naming the 1-based column of the first token that does not fit.
  * @example
@@ -38,6 +58,7 @@ class SelectionParser {
   readonly #text: string;
   readonly #tokens: ReadonlyArray<SelectionToken>;
   #position = 0;
+  #nesting = 0;
 
   constructor(text: string) {
     this.#text = text;
@@ -53,6 +74,9 @@ class SelectionParser {
         this.#text,
         1,
       );
+    }
+    if (OPERATORS.has(first.kind) && this.#peek(1).kind === "end") {
+      this.#fail(first, operatorKeywordHint(first.text), "unexpected keyword");
     }
     const expr = this.#or(null);
     const rest = this.#peek();
@@ -81,7 +105,10 @@ class SelectionParser {
   #not(after: SelectionToken | null): SelectionAst {
     if (this.#peek().kind !== "not") return this.#traversal(after);
     const op = this.#take();
-    return Object.freeze({ type: "not", operand: this.#not(op) });
+    this.#enter(op);
+    const operand = this.#not(op);
+    this.#nesting--;
+    return Object.freeze({ type: "not", operand });
   }
 
   #traversal(after: SelectionToken | null): SelectionAst {
@@ -116,14 +143,20 @@ class SelectionParser {
     const t = this.#peek();
     if (t.kind === "lparen") {
       this.#take();
+      this.#enter(t);
       const inner = this.#or(t);
       this.#close(t);
+      this.#nesting--;
       return inner;
     }
     if (t.kind === "word" || t.kind === "digits") {
       const next = this.#peek(1).kind;
       if (next === "colon") return this.#attribute();
       if (next === "lparen") return this.#function();
+      const name = t.value.toLowerCase();
+      if (ATTRIBUTES.has(name) || FUNCTIONS.has(name)) {
+        this.#fail(t, wordKeywordHint(t.value, name), "unexpected keyword");
+      }
       this.#take();
       return Object.freeze({ type: "key", pattern: t.value });
     }
@@ -187,8 +220,10 @@ class SelectionParser {
       this.#fail(word, `use sinks(...) or roots(...)`, "unknown function");
     }
     const open = this.#take();
+    this.#enter(word);
     const operand = this.#or(open);
     this.#close(open);
+    this.#nesting--;
     return Object.freeze({ type: "function", name: name as "sinks" | "roots", operand });
   }
 
@@ -212,6 +247,18 @@ class SelectionParser {
       this.#fail(t, `expected "and", "or" or ")" to close the "(" at column ${open.column}`);
     }
     this.#take();
+  }
+
+  /** One level deeper, opened by `token`; past the limit, an error rather than a stack overflow. */
+  #enter(token: SelectionToken): void {
+    this.#nesting++;
+    if (this.#nesting <= MAX_SELECTION_NESTING) return;
+    throw new SelectionSyntaxError(
+      `selection nests more than ${MAX_SELECTION_NESTING} levels deep at column ${token.column} in ${quoteSelection(this.#text, token.column)}; ` +
+        `remove redundant parentheses and "not"s, or join the terms with "or" / "and", which need no nesting`,
+      this.#text,
+      token.column,
+    );
   }
 
   #peek(ahead = 0): SelectionToken {
@@ -241,9 +288,24 @@ class SelectionParser {
           ? "unexpected end of selection"
           : `unexpected ${JSON.stringify(t.text)}`;
     throw new SelectionSyntaxError(
-      `${subject} at column ${t.column} in ${JSON.stringify(this.#text)}; ${hint}`,
+      `${subject} at column ${t.column} in ${quoteSelection(this.#text, t.column)}; ${hint}`,
       this.#text,
       t.column,
     );
   }
+}
+
+/** What to write instead of `key`, `group`, `tag`, `owner`, `kind`, `sinks` or `roots` alone. */
+function wordKeywordHint(written: string, name: string): string {
+  const asKey = `write key:${written} for the asset named ${JSON.stringify(written)}`;
+  if (FUNCTIONS.has(name)) return `${asKey}, or ${name}(...) for the ${name} of a selection`;
+  return name === "key" ? asKey : `${asKey}, or ${name}:VALUE to select by ${name}`;
+}
+
+/** What to write instead of `and`, `or` or `not` alone. */
+function operatorKeywordHint(written: string): string {
+  const asKey = `write key:${JSON.stringify(written)} for the asset named ${JSON.stringify(written)}`;
+  return written.toLowerCase() === "not"
+    ? `${asKey}, or "not SELECTION" for the assets outside a selection`
+    : `${asKey}, or put "${written.toLowerCase()}" between two selections`;
 }

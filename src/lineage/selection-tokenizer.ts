@@ -94,7 +94,7 @@ export function tokenizeSelection(text: string): ReadonlyArray<SelectionToken> {
       i += NULL_LITERAL.length;
     } else {
       throw new SelectionSyntaxError(
-        `unexpected ${JSON.stringify(ch)} at column ${start + 1} in ${JSON.stringify(text)}; ` +
+        `unexpected ${JSON.stringify(ch)} at column ${start + 1} in ${quoteSelection(text, start + 1)}; ` +
           `quote a value with other characters than letters, digits and _ . / * -, as in owner:"team@example.com"`,
         text,
         start + 1,
@@ -131,10 +131,28 @@ function readString(text: string, start: number, tokens: SelectionToken[]): numb
     }
   }
   throw new SelectionSyntaxError(
-    `unterminated string at column ${start + 1} in ${JSON.stringify(text)}; close it with a double quote`,
+    `unterminated string at column ${start + 1} in ${quoteSelection(text, start + 1)}; close it with a double quote`,
     text,
     start + 1,
   );
+}
+
+// Past this length an error quotes the part of the selection around the column, not all of it.
+const QUOTED_MAX = 120;
+
+/**
+ * Quotes a selection for an error message: whole when short, else the part around `column`
+ * with the selection's length, so that a generated selection of 100k characters still gives a
+ * one-line message a reader can use.
+ *
+ * @example
+ * quoteSelection("key:a and", 7); // '"key:a and"'
+ */
+export function quoteSelection(text: string, column: number): string {
+  if (text.length <= QUOTED_MAX) return JSON.stringify(text);
+  const from = Math.max(0, Math.min(column - 1 - QUOTED_MAX / 2, text.length - QUOTED_MAX));
+  const to = from + QUOTED_MAX;
+  return `${JSON.stringify(text.slice(from, to))} (characters ${from + 1} to ${to} of a selection of ${text.length})`;
 }
 
 function token(

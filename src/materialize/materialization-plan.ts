@@ -4,7 +4,15 @@ import type { PartitionsDefinition } from "../assets/partitions.js";
 import { StrataError } from "../errors.js";
 import type { AssetGraph } from "../lineage/asset-graph.js";
 import { selectAssets } from "../lineage/selection-evaluator.js";
+import { quoteSelection } from "../lineage/selection-tokenizer.js";
 import { closestMatch } from "../util/edit-distance.js";
+
+/**
+ * The most partition keys one run builds. A run records each step as it goes, so a range of
+ * decades of hourly partitions is refused up front with a way to split it, not left to run for
+ * hours in one process.
+ */
+export const MAX_RUN_PARTITIONS = 10_000;
 
 /** Which partitions of a dep a step reads. */
 export type InputPartitions =
@@ -71,7 +79,7 @@ export function planMaterialization(graph: AssetGraph, request: PlanRequest): Ma
   if (selected.length === 0) {
     throw new StrataError(
       "empty_selection",
-      `selection "${request.selection}" matches no asset; see "strata list" for the keys`,
+      `selection ${quoteSelection(request.selection, 1)} matches no asset; see "strata list" for the keys`,
     );
   }
   const inPlan = new Set(selected);
@@ -121,6 +129,7 @@ function buildSteps(
 ): PlanStep[] {
   const steps: PlanStep[] = [];
   const stepsOf = new Map<AssetKey, string[]>();
+  const planned = new Set<string>();
   for (const key of ordered) {
     const asset = graph.get(key);
     const keys = partitionsOf(asset);
@@ -132,13 +141,14 @@ function buildSteps(
         const depSteps = stepsOf.get(input.assetKey) ?? [];
         if (input.partitions.kind === "same") {
           const id = stepId(input.assetKey, input.partitions.partitionKey);
-          if (depSteps.includes(id)) upstream.push(id);
+          if (planned.has(id)) upstream.push(id);
         } else {
           upstream.push(...depSteps);
         }
       }
       const id = stepId(key, partitionKey);
       ids.push(id);
+      planned.add(id);
       steps.push({
         id,
         assetKey: key,
@@ -206,6 +216,7 @@ function resolvePartitionKeys(
     );
   }
   const keys: string[] = [...given];
+  let rangeKeys: ReadonlyArray<string> = [];
   if (range !== undefined) {
     const match = /^(.+?)\.\.(.+)$/.exec(range);
     if (match === null) {
@@ -214,9 +225,21 @@ function resolvePartitionKeys(
         `partition range "${range}" is not of the form FROM..TO (e.g. 2026-01-01..2026-01-31)`,
       );
     }
-    keys.push(...definition.range(match[1]!, match[2]!, now));
+    rangeKeys = definition.range(match[1]!, match[2]!, now);
+    for (const key of rangeKeys) keys.push(key);
   }
   const unique = [...new Set(keys)];
+  if (unique.length > MAX_RUN_PARTITIONS) {
+    const asked = range !== undefined ? `--partition-range "${range}"` : "--partition";
+    const first =
+      rangeKeys.length > MAX_RUN_PARTITIONS
+        ? `, starting with --partition-range ${rangeKeys[0]}..${rangeKeys[MAX_RUN_PARTITIONS - 1]}`
+        : "";
+    throw new StrataError(
+      "bad_partition",
+      `${asked} selects ${unique.length} partitions; one run builds at most ${MAX_RUN_PARTITIONS}: split it into several runs${first}`,
+    );
+  }
   for (const asset of partitioned) {
     const partitions = asset.partitions as PartitionsDefinition;
     for (const key of unique) {

@@ -1,14 +1,16 @@
 import { randomBytes } from "node:crypto";
 import { closeSync, openSync, readFileSync, renameSync, unlinkSync, writeSync } from "node:fs";
 import { StoreError } from "../errors.js";
-import { isProcessAlive } from "../util/process-liveness.js";
+import { isProcessAlive, processStartToken } from "../util/process-liveness.js";
 
 /**
  * An exclusive lock on an embedded database directory, held by one process.
  *
  * PGlite runs one Postgres per data directory, and two processes on one directory corrupt it.
- * The lock is a file created with O_EXCL holding the owner's pid; a lock whose pid is no longer
- * alive (the owner was killed) is broken by the next process.
+ * The lock is a file created with O_EXCL holding the owner's pid, a random token and the
+ * owner's start token (boot id and start time, where `/proc` has them); a lock whose owner is
+ * no longer alive is broken by the next process. A pid alone is not enough: after a container
+ * restart the recorded pid may be ours, or another live process's.
  *
  * @example
  * const lock = acquireEmbeddedLock("/srv/app/.strata/db");
@@ -22,12 +24,12 @@ export interface EmbeddedLock {
 /** Takes the lock of the embedded database at `dataDir`, or throws `db_locked`. */
 export function acquireEmbeddedLock(dataDir: string): EmbeddedLock {
   const path = `${dataDir}.lock`;
-  const token = `${process.pid}:${randomBytes(8).toString("hex")}`;
+  const token = `${process.pid}:${randomBytes(8).toString("hex")}:${processStartToken(process.pid) ?? ""}`;
   for (let attempt = 0; attempt < 5; attempt++) {
     if (tryCreate(path, token)) return holdLock(path, token);
     const holder = readLock(path);
     if (holder === undefined) continue; // removed between our create and read: try again
-    if (isAlive(holder.pid)) throw lockedError(dataDir, holder.pid);
+    if (isAlive(holder)) throw lockedError(dataDir, holder.pid);
     breakStaleLock(path, holder.content, dataDir);
   }
   throw new StoreError(
@@ -36,11 +38,19 @@ export function acquireEmbeddedLock(dataDir: string): EmbeddedLock {
   );
 }
 
+// The lock tokens this process holds, shared by every copy of this module in the process.
+const HELD_KEY = Symbol.for("strata.embeddedLocks");
+const registry = globalThis as { [HELD_KEY]?: Set<string> };
+registry[HELD_KEY] ??= new Set<string>();
+const HELD: Set<string> = registry[HELD_KEY];
+
 function holdLock(path: string, token: string): EmbeddedLock {
   let released = false;
+  HELD.add(token);
   const release = () => {
     if (released) return;
     released = true;
+    HELD.delete(token);
     process.removeListener("exit", release);
     if (readLock(path)?.content === token) {
       try {
@@ -76,22 +86,35 @@ function tryCreate(path: string, token: string): boolean {
   return true;
 }
 
-function readLock(path: string): { pid: number; content: string } | undefined {
+interface LockHolder {
+  readonly pid: number;
+  /** The holder's start token; undefined in locks of older versions or where /proc is absent. */
+  readonly start: string | undefined;
+  readonly content: string;
+}
+
+function readLock(path: string): LockHolder | undefined {
   let content: string;
   try {
     content = readFileSync(path, "utf8");
   } catch {
     return undefined;
   }
-  const pid = Number.parseInt(content.split(":")[0] ?? "", 10);
+  const [pidText = "", , start] = content.split(":");
+  const pid = Number.parseInt(pidText, 10);
   // A lock file caught between create and write is empty: treat its holder as alive for now.
-  return { pid: Number.isFinite(pid) ? pid : -1, content };
+  return { pid: Number.isFinite(pid) ? pid : -1, start: start || undefined, content };
 }
 
-function isAlive(pid: number): boolean {
-  if (pid === -1) return true;
-  if (pid === process.pid) return true;
-  return isProcessAlive(pid);
+function isAlive(holder: LockHolder): boolean {
+  if (holder.pid === -1) return true;
+  if (HELD.has(holder.content)) return true; // this very process holds it
+  // our pid, but not our lock: a process before a restart had our pid
+  if (holder.pid === process.pid) return false;
+  if (!isProcessAlive(holder.pid)) return false;
+  // alive, but is it the process that took the lock, or a later one given the same pid?
+  const now = processStartToken(holder.pid);
+  return holder.start === undefined || now === undefined || now === holder.start;
 }
 
 /**

@@ -4,9 +4,19 @@ import { fileURLToPath } from "node:url";
 import { type Kysely, sql } from "kysely";
 import { StoreError } from "../errors.js";
 import type { Database } from "./database.js";
+import { assertCanMigrate, deniedCause } from "./schema-check.js";
+import { inspectSchema } from "./schema-inspection.js";
 
 /** The folder holding the numbered SQL migrations shipped with strata. */
 export const MIGRATIONS_DIR = fileURLToPath(new URL("../../migrations/", import.meta.url));
+
+/** Creates schema `strata` and its record of applied migrations, when missing. */
+export const MIGRATIONS_TABLE_DDL = `create schema if not exists strata;
+  create table if not exists strata.migrations (
+    name text primary key,
+    checksum text not null,
+    applied_at timestamptz not null default now()
+  )`;
 
 // Any fixed 64-bit number; two processes migrating one server serialize on it.
 const MIGRATION_LOCK_ID = 7_315_204_881;
@@ -91,20 +101,13 @@ export async function migrate(
     const row = before.get(file.name);
     if (row !== undefined) checkChecksum(file, row.checksum);
   }
-  if (all.every((f) => before.has(f.name))) return { applied: [] };
+  const pending = all.filter((f) => !before.has(f.name)).map((f) => f.name);
+  if (pending.length === 0) return { applied: [] };
+  assertCanMigrate(await inspectSchema(db), pending);
 
   await db.transaction().execute(async (trx) => {
     await sql`select pg_advisory_xact_lock(${MIGRATION_LOCK_ID})`.execute(trx);
-    await sql
-      .raw(
-        `create schema if not exists strata;
-         create table if not exists strata.migrations (
-           name text primary key,
-           checksum text not null,
-           applied_at timestamptz not null default now()
-         )`,
-      )
-      .execute(trx);
+    await sql.raw(MIGRATIONS_TABLE_DDL).execute(trx);
   });
 
   const applied: string[] = [];
@@ -124,6 +127,14 @@ export async function migrate(
       try {
         await sql.raw(file.sql).execute(trx);
       } catch (error) {
+        const denied = deniedCause(error);
+        if (denied !== undefined) {
+          throw new StoreError(
+            "db_permission",
+            `migration "${file.name}" needs a right the database role lacks (${denied.message}); run "strata db migrate" as the owner of schema strata`,
+            { cause: error },
+          );
+        }
         throw new StoreError(
           "migration_failed",
           `migration "${file.name}" failed: ${(error as Error).message}`,
@@ -141,7 +152,8 @@ export async function migrate(
   return { applied };
 }
 
-async function readApplied(
+/** The applied migrations by name, with their checksums; empty before the first migration. */
+export async function readApplied(
   db: Kysely<Database>,
 ): Promise<Map<string, { checksum: string; applied_at: Date }>> {
   const exists = await sql<{

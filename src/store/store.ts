@@ -7,10 +7,11 @@ import { StoreError } from "../errors.js";
 import { Redactor, registerSecret } from "../util/redactor.js";
 import type { Database } from "./database.js";
 import { acquireEmbeddedLock, type EmbeddedLock } from "./embedded-lock.js";
-import { migrate } from "./migrator.js";
 import { PgliteDialect } from "./pglite-dialect.js";
 import { pgliteRuntime } from "./pglite-runtime.js";
 import { pgliteStartParams } from "./pglite-settings.js";
+import { describePostgresUrl } from "./postgres-url.js";
+import { prepareSchema } from "./schema-guard.js";
 
 /**
  * strata's database: a kysely instance over the `strata` schema, on a Postgres server or on the
@@ -47,7 +48,10 @@ export interface OpenStoreOptions {
   /** A `postgres://` URL; when absent, the embedded database in `<projectDir>/.strata/db`. */
   readonly databaseUrl?: string | undefined;
   readonly projectDir: string;
-  /** Apply pending migrations on open (default true). */
+  /**
+   * Apply pending migrations on open and refuse a schema changed since, or a role that may
+   * not read it (default true).
+   */
   readonly migrate?: boolean;
 }
 
@@ -69,7 +73,7 @@ export async function openStore(options: OpenStoreOptions): Promise<Store> {
       : await openEmbeddedStore(embeddedDataDir(options.projectDir));
   if (options.migrate !== false) {
     try {
-      await migrate(store.db);
+      await prepareSchema(store.db);
     } catch (error) {
       await store.close();
       throw error;
@@ -213,38 +217,6 @@ function wrapPglite(pglite: PGlite, location: string, lock?: EmbeddedLock): Stor
 /** Checks that the store answers; used by commands that want a clear error early. */
 export async function pingStore(store: Store): Promise<void> {
   await sql`select 1`.execute(store.db);
-}
-
-interface PostgresTarget {
-  readonly hostPort: string;
-  readonly database: string;
-  readonly user: string;
-  readonly password: string;
-}
-
-function describePostgresUrl(databaseUrl: string): PostgresTarget {
-  let url: URL;
-  try {
-    url = new URL(databaseUrl);
-  } catch {
-    throw new StoreError(
-      "db_unreachable",
-      "the database URL is not a valid URL; use postgres://user:password@host:port/database",
-    );
-  }
-  if (url.protocol !== "postgres:" && url.protocol !== "postgresql:") {
-    throw new StoreError(
-      "db_unreachable",
-      `the database URL has protocol "${url.protocol}"; use postgres://user:password@host:port/database`,
-    );
-  }
-  const host = url.hostname || "localhost";
-  return {
-    hostPort: `${host}:${url.port || "5432"}`,
-    database: decodeURIComponent(url.pathname.replace(/^\//, "")) || "postgres",
-    user: decodeURIComponent(url.username),
-    password: decodeURIComponent(url.password),
-  };
 }
 
 function errorReason(error: unknown): string {

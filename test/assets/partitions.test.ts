@@ -2,6 +2,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import {
   dailyPartitions,
   hourlyPartitions,
+  MAX_PARTITIONS,
   staticPartitions,
 } from "../../src/assets/partitions.js";
 import { StrataError } from "../../src/errors.js";
@@ -199,5 +200,50 @@ describe("time partitions in another time zone", () => {
     expect(dailyPartitions({ start: "2026-01-01" }).keys(new Date("2026-01-02T01:00:00Z"))).toEqual(
       ["2026-01-01"],
     );
+  });
+});
+
+describe("partitions at the edges of size and time", () => {
+  it("refuses time partitions that would have more than MAX_PARTITIONS keys, naming the count", () => {
+    // hourly from 1800: about 2 million hours by now
+    const error = thrown(() => hourlyPartitions({ start: "1800-01-01" }));
+    expect(error.code).toBe("invalid_definition");
+    expect(error.message).toMatch(
+      /^hourly partitions from 1800-01-01-00:00 would have \d{7} partitions; strata supports at most 1000000 per asset: start them later$/,
+    );
+    // as a definition ages past the limit, listing its keys says so instead of building them all
+    const hours = hourlyPartitions({ start: "2000-01-01" });
+    const later = new Date("2200-01-01T00:00:00Z");
+    expect(thrown(() => hours.keys(later)).message).toContain(
+      `would have 1753176 partitions; strata supports at most ${MAX_PARTITIONS} per asset`,
+    );
+  });
+
+  it("lists a daily definition spanning centuries quickly enough", () => {
+    const days = dailyPartitions({ start: "0001-01-01" });
+    const keys = days.keys(new Date("2026-01-02T00:00:00Z"));
+    expect(keys[0]).toBe("0001-01-01");
+    expect(keys[keys.length - 1]).toBe("2026-01-01");
+    expect(days.has("1066-10-14")).toBe(true);
+  });
+
+  it("refuses more than MAX_PARTITIONS static keys", () => {
+    const keys = Array.from({ length: MAX_PARTITIONS + 1 }, (_, i) => `k${i}`);
+    const error = thrown(() => staticPartitions(keys));
+    expect(error.code).toBe("invalid_definition");
+    expect(error.message).toBe(
+      `static partitions would have ${MAX_PARTITIONS + 1} partitions; strata supports at most ${MAX_PARTITIONS} per asset: use fewer keys`,
+    );
+  });
+
+  it.each<[string, string | Date]>([
+    ["a five-digit year", "99999-01-01"],
+    ["an extended ISO year", "+010000-01-01T00:00:00Z"],
+    ["the year 0", "0000-06-01"],
+    ["a Date before the year 1", new Date(-1e15)],
+  ])("refuses a start in %s, outside the years 1 to 9999", (_name, start) => {
+    const error = thrown(() => dailyPartitions({ start }));
+    expect(error.code).toBe("invalid_definition");
+    expect(error.message).toContain("outside the years 1 to 9999");
   });
 });

@@ -1,6 +1,6 @@
 import { sql } from "kysely";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { parseSince } from "../../src/cli/commands/costs.js";
+import { parseSince } from "../../src/cli/option-parsers.js";
 import { StrataError } from "../../src/errors.js";
 import {
   COST_GROUPINGS,

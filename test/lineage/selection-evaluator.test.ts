@@ -193,6 +193,15 @@ describe("selectAssets", () => {
   it("returns an empty list, not an error, when a valid selection matches nothing", () => {
     expect(selectAssets("group:none", project)).toEqual([]);
   });
+
+  it("evaluates a generated chain of 100k terms joined by or, and by and", () => {
+    const misses = Array.from({ length: 100_000 }, (_, i) => `key:nope${i}`);
+    const anyOf = [...misses.slice(0, 50_000), "key:report", ...misses.slice(50_000)];
+    expect(selectAssets(anyOf.join(" or "), project)).toEqual(["report"]);
+    const allOf = Array.from({ length: 100_000 }, (_, i) => (i % 2 ? "group:raw" : "tag:pii"));
+    expect(selectAssets(allOf.join(" and "), project)).toEqual(RAW);
+    expect(selectAssets(`${allOf.join(" and ")} and key:report`, project)).toEqual([]);
+  });
 });
 
 describe("evaluateSelection", () => {

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { SelectionSyntaxError } from "../../src/errors.js";
 import { formatSelection } from "../../src/lineage/selection-formatter.js";
-import { parseSelection } from "../../src/lineage/selection-parser.js";
+import { MAX_SELECTION_NESTING, parseSelection } from "../../src/lineage/selection-parser.js";
 import { tokenizeSelection } from "../../src/lineage/selection-tokenizer.js";
 
 /** Each selection and the canonical form it parses to (fully quoted, minimal parentheses). */
@@ -26,7 +26,9 @@ const PARSES: ReadonlyArray<readonly [string, string]> = [
   ["kind:<null>", "kind:<null>"],
   ["raw/documents", 'key:"raw/documents"'],
   ["raw/*", 'key:"raw/*"'],
-  ["sinks", 'key:"sinks"'],
+  ["key:sinks", 'key:"sinks"'],
+  ["key:group", 'key:"group"'],
+  ["sinks2", 'key:"sinks2"'],
   ["sinks(*)", "sinks(*)"],
   ["roots(group:raw)", 'roots(group:"raw")'],
   // quoting and escapes
@@ -70,7 +72,43 @@ const ERRORS: ReadonlyArray<readonly [string, number, string]> = [
   ],
   ["key:a and", 7, 'unexpected "and" at column 7 in "key:a and"; expected a selection after "and"'],
   ["key:a or or key:b", 10, 'unexpected "or" at column 10'],
-  ["not", 1, 'unexpected "not" at column 1 in "not"; expected a selection after "not"'],
+  [
+    "not",
+    1,
+    'unexpected keyword "not" at column 1 in "not"; write key:"not" for the asset named "not"',
+  ],
+  ["not key:a and", 11, 'unexpected "and" at column 11 in "not key:a and"; expected a selection'],
+  // the grammar's keywords are never bare keys, as in Dagster
+  [
+    "sinks",
+    1,
+    'unexpected keyword "sinks" at column 1 in "sinks"; write key:sinks for the asset named "sinks", or sinks(...) for the sinks of a selection',
+  ],
+  ["roots", 1, 'write key:roots for the asset named "roots", or roots(...)'],
+  [
+    "key",
+    1,
+    'unexpected keyword "key" at column 1 in "key"; write key:key for the asset named "key"',
+  ],
+  [
+    "group",
+    1,
+    'unexpected keyword "group" at column 1 in "group"; write key:group for the asset named "group", or group:VALUE to select by group',
+  ],
+  ["tag", 1, 'write key:tag for the asset named "tag", or tag:VALUE'],
+  ["owner", 1, 'write key:owner for the asset named "owner", or owner:VALUE'],
+  ["kind", 1, 'write key:kind for the asset named "kind", or kind:VALUE'],
+  ["Sinks", 1, 'unexpected keyword "Sinks" at column 1 in "Sinks"; write key:Sinks'],
+  ["sinks+", 1, 'unexpected keyword "sinks" at column 1 in "sinks+"; write key:sinks'],
+  ["2+roots", 3, 'unexpected keyword "roots" at column 3 in "2+roots"; write key:roots'],
+  ["key:a or group", 10, 'unexpected keyword "group" at column 10 in "key:a or group"'],
+  [
+    "and",
+    1,
+    'unexpected keyword "and" at column 1 in "and"; write key:"and" for the asset named "and", or put "and" between two selections',
+  ],
+  ["OR", 1, 'unexpected keyword "OR" at column 1 in "OR"; write key:"OR" for the asset named "OR"'],
+  [" not ", 2, 'unexpected keyword "not" at column 2 in " not "; write key:"not"'],
   ["**key:a", 1, 'unexpected "**key" at column 1 in "**key:a"; "*" is not a traversal'],
   ["+", 1, 'unexpected "+" at column 1 in "+"; expected a selection after "+"'],
   ["++key:a", 2, 'unexpected "+" at column 2 in "++key:a"'],
@@ -159,6 +197,74 @@ describe("parseSelection", () => {
     const ast = parseSelection("not key:a");
     expect(Object.isFrozen(ast)).toBe(true);
     expect(ast.type === "not" && Object.isFrozen(ast.operand)).toBe(true);
+  });
+});
+
+/** The error `parseSelection(selection)` throws. */
+function syntaxErrorOf(selection: string): SelectionSyntaxError {
+  try {
+    parseSelection(selection);
+  } catch (error) {
+    expect(error).toBeInstanceOf(SelectionSyntaxError);
+    return error as SelectionSyntaxError;
+  }
+  throw new Error(`${selection.slice(0, 40)} parsed`);
+}
+
+describe("parseSelection on generated selections", () => {
+  const n = MAX_SELECTION_NESTING;
+
+  it("parses parentheses, nots and functions nested up to the limit", () => {
+    const parens = `${"(".repeat(n)}key:a${")".repeat(n)}`;
+    expect(formatSelection(parseSelection(parens))).toBe('key:"a"');
+    const nots = `${"not ".repeat(n)}key:a`;
+    expect(formatSelection(parseSelection(nots))).toBe(`${"not ".repeat(n)}key:"a"`);
+    const sinks = `${"sinks(".repeat(n)}key:a${")".repeat(n)}`;
+    expect(formatSelection(parseSelection(sinks))).toBe(
+      `${"sinks(".repeat(n)}key:"a"${")".repeat(n)}`,
+    );
+  });
+
+  it.each([
+    ["100k open parentheses", "(".repeat(100_000), n + 1],
+    ["one parenthesis past the limit", `${"(".repeat(n + 1)}key:a${")".repeat(n + 1)}`, n + 1],
+    ["100k nots", `${"not ".repeat(100_000)}key:a`, 4 * n + 1],
+    ["100k nested sinks()", `${"sinks(".repeat(100_000)}key:a${")".repeat(100_000)}`, 6 * n + 1],
+    ["nots inside parentheses", `${"(not ".repeat(60_000)}key:a${")".repeat(60_000)}`, 5 * 50 + 1],
+  ])(
+    "refuses %s with a short one-line message naming the limit and the column",
+    (_name, selection, column) => {
+      const error = syntaxErrorOf(selection);
+      expect(error.code).toBe("bad_selection");
+      expect(error.column).toBe(column);
+      expect(error.message).toContain(
+        `selection nests more than ${n} levels deep at column ${column} in "`,
+      );
+      expect(error.message).toContain(`of a selection of ${selection.length})`);
+      expect(error.message).toContain("remove redundant parentheses");
+      expect(error.message).not.toContain("\n");
+      expect(error.message.length).toBeLessThan(400);
+    },
+  );
+
+  it("parses and prints a chain of 100k terms joined by or, and by and", () => {
+    const terms = Array.from({ length: 100_000 }, (_, i) => `key:a${i}`);
+    for (const op of ["or", "and"]) {
+      const ast = parseSelection(terms.join(` ${op} `));
+      expect(ast.type).toBe(op);
+      const canonical = formatSelection(ast);
+      expect(canonical.startsWith(`key:"a0" ${op} key:"a1" ${op} key:"a2"`)).toBe(true);
+      expect(canonical.endsWith(`${op} key:"a99999"`)).toBe(true);
+    }
+  });
+
+  it("quotes only the part of a long selection around the column it names", () => {
+    const selection = `${"key:a or ".repeat(20_000)}key:b or or key:c`;
+    const error = syntaxErrorOf(selection);
+    expect(error.column).toBe(selection.indexOf("or or") + 4);
+    expect(error.message).toMatch(/^unexpected "or" at column \d+ in "[^"]*key:b or or key:c"/);
+    expect(error.message.length).toBeLessThan(400);
+    expect(error.selection).toBe(selection);
   });
 });
 

@@ -1,10 +1,15 @@
 import { describe, expect, it } from "vitest";
 import type { AssetDefinition } from "../../src/assets/asset-definition.js";
 import { asset } from "../../src/assets/asset-definition.js";
-import { dailyPartitions, staticPartitions } from "../../src/assets/partitions.js";
+import {
+  dailyPartitions,
+  hourlyPartitions,
+  staticPartitions,
+} from "../../src/assets/partitions.js";
 import { StrataError } from "../../src/errors.js";
 import { AssetGraph } from "../../src/lineage/asset-graph.js";
 import {
+  MAX_RUN_PARTITIONS,
   type MaterializationPlan,
   type PlanRequest,
   planMaterialization,
@@ -78,6 +83,16 @@ describe("planMaterialization", () => {
         ["a", null],
         ["v", "7"],
       ]);
+    });
+
+    it("quotes only the start of a long generated selection that matches nothing", () => {
+      const selection = Array.from({ length: 20_000 }, (_, i) => `key:nope${i}`).join(" or ");
+      const error = planError(graph, { selection });
+      expect(error.code).toBe("empty_selection");
+      expect(error.message).toMatch(
+        /^selection "key:nope0 or key:nope1 or [^"]*" \(characters 1 to 120 of a selection of \d+\) matches no asset/,
+      );
+      expect(error.message.length).toBeLessThan(300);
     });
 
     it("rejects a selection that matches nothing with empty_selection", () => {
@@ -296,6 +311,46 @@ describe("planMaterialization", () => {
       expect(error.code).toBe("bad_partition");
       expect(error.message).toContain('"2026-01-10" is not a partition');
       expect(error.message).toContain('"2026-01-01" to "2026-01-09"');
+    });
+  });
+
+  describe("runs of many partitions", () => {
+    const hours = hourlyPartitions({ start: "1970-01-01" });
+    const raw = asset({ key: "raw", partitions: hours, compute: rows });
+    const clean = asset({ key: "clean", deps: { raw }, partitions: hours, compute: rows });
+    const graph = graphOf(raw, clean);
+    const now = new Date("2026-01-01T00:30:00Z");
+
+    it("refuses a range of decades of hours, saying the limit and the first range to run", () => {
+      const range = "1970-01-01-00:00..2025-12-31-23:00";
+      const error = planError(graph, { selection: "*", partitionRange: range, now });
+      expect(error.code).toBe("bad_partition");
+      expect(error.message).toBe(
+        `--partition-range "${range}" selects 490896 partitions; one run builds at most ${MAX_RUN_PARTITIONS}: split it into several runs, starting with --partition-range 1970-01-01-00:00..1971-02-21-15:00`,
+      );
+    });
+
+    it("refuses more --partition keys than one run builds", () => {
+      const keys = Array.from({ length: MAX_RUN_PARTITIONS + 1 }, (_, i) => `k${i}`);
+      const many = asset({ key: "many", partitions: staticPartitions(keys), compute: rows });
+      const error = planError(graphOf(many), { selection: "many", partitions: keys });
+      expect(error.code).toBe("bad_partition");
+      expect(error.message).toBe(
+        `--partition selects ${MAX_RUN_PARTITIONS + 1} partitions; one run builds at most ${MAX_RUN_PARTITIONS}: split it into several runs`,
+      );
+    });
+
+    it("plans a run of the most partitions, each step waiting only for its own partition", () => {
+      const plan = planMaterialization(graph, {
+        selection: "*",
+        partitionRange: "1971-02-21-16:00..1972-04-13-07:00",
+        now,
+      });
+      expect(plan.partitionKeys).toHaveLength(MAX_RUN_PARTITIONS);
+      expect(plan.steps).toHaveLength(2 * MAX_RUN_PARTITIONS);
+      expect(stepOf(plan, "clean[1972-04-13-07:00]").upstreamSteps).toEqual([
+        "raw[1972-04-13-07:00]",
+      ]);
     });
   });
 });

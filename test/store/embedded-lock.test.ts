@@ -4,6 +4,7 @@ import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { StoreError } from "../../src/errors.js";
 import { acquireEmbeddedLock } from "../../src/store/embedded-lock.js";
+import { processStartToken } from "../../src/util/process-liveness.js";
 import { createTempDir } from "../helpers/temp-dir.js";
 
 /** A child process that stays alive until killed. */
@@ -44,7 +45,10 @@ describe("acquireEmbeddedLock", () => {
   it("creates a lock file holding this process's pid and removes it on release", () => {
     const lock = acquireEmbeddedLock(dataDir);
     expect(lock.path).toBe(lockPath);
-    expect(readFileSync(lockPath, "utf8")).toMatch(new RegExp(`^${process.pid}:[0-9a-f]+$`));
+    expect(readFileSync(lockPath, "utf8")).toBe(
+      `${process.pid}:${readFileSync(lockPath, "utf8").split(":")[1]}:${processStartToken(process.pid) ?? ""}`,
+    );
+    expect(readFileSync(lockPath, "utf8")).toMatch(new RegExp(`^${process.pid}:[0-9a-f]{16}:`));
     lock.release();
     expect(existsSync(lockPath)).toBe(false);
     lock.release(); // a second release is harmless
@@ -85,6 +89,52 @@ describe("acquireEmbeddedLock", () => {
     );
     expect(readFileSync(lockPath, "utf8")).toBe(content);
   });
+
+  it.each([
+    [
+      "written by a process before a restart",
+      "0123456789abcdef:00000000-0000-4000-8000-000000000000/1",
+    ],
+    ["written by an older strata, without a start token", "0123456789abcdef"],
+  ])(
+    "breaks a lock that records this process's pid but is not this process's: %s",
+    (_name, rest) => {
+      writeFileSync(lockPath, `${process.pid}:${rest}`);
+      const lock = acquireEmbeddedLock(dataDir);
+      try {
+        expect(readFileSync(lockPath, "utf8")).not.toContain(rest);
+        expect(readFileSync(lockPath, "utf8")).toMatch(new RegExp(`^${process.pid}:`));
+      } finally {
+        lock.release();
+      }
+    },
+  );
+
+  it.skipIf(processStartToken(process.pid) === undefined)(
+    "breaks a lock whose pid now belongs to a process started after it was taken",
+    async () => {
+      const holder = startSleeper();
+      children.push(holder);
+      await new Promise((resolve) => holder.once("spawn", resolve));
+      const token = processStartToken(holder.pid!)!;
+      const earlier = `${token.split("/")[0]}/1`;
+      writeFileSync(lockPath, `${holder.pid}:0123456789abcdef:${earlier}`);
+      const lock = acquireEmbeddedLock(dataDir);
+      try {
+        expect(readFileSync(lockPath, "utf8")).toMatch(new RegExp(`^${process.pid}:`));
+      } finally {
+        lock.release();
+      }
+
+      // the same pid with its own start token is the holder: refused, its lock left alone
+      const theirs = `${holder.pid}:0123456789abcdef:${token}`;
+      writeFileSync(lockPath, theirs);
+      expect(() => acquireEmbeddedLock(dataDir)).toThrow(
+        expect.objectContaining({ code: "db_locked" }),
+      );
+      expect(readFileSync(lockPath, "utf8")).toBe(theirs);
+    },
+  );
 
   it("refuses a second lock on the same database within one process", () => {
     const lock = acquireEmbeddedLock(dataDir);

@@ -14,7 +14,7 @@ import { findRun } from "../../store/run-queries.js";
 import type { Store } from "../../store/store.js";
 import type { CliContext } from "../cli-context.js";
 import { COST_FORMATS, type CostFormat, printCostReport } from "../cost-report.js";
-import { parsePositiveInt } from "../option-parsers.js";
+import { parsePositiveInt, parseSince } from "../option-parsers.js";
 import type { CommandRunner } from "../program.js";
 
 interface CostsOptions {
@@ -81,37 +81,6 @@ export function registerCostsCommand(program: Command, run: CommandRunner): void
         printCostReport(ctx.io.stdout, { by: options.by, rows, totals }, options.format);
       }),
     );
-}
-
-/** `2026-11-01`, an ISO timestamp, or `7d` / `24h` / `30m` / `90s` ago. */
-export function parseSince(value: string, now = Date.now()): Date {
-  const text = value.trim();
-  const bad = () =>
-    new StrataError(
-      "bad_usage",
-      `--since "${value}" is neither a date (2026-11-01) nor a duration (7d, 24h, 30m)`,
-    );
-  let ms: number;
-  const relative = /^(\d+)\s*(d|h|m|s)$/.exec(text);
-  if (relative !== null) {
-    const unit = { d: 86_400_000, h: 3_600_000, m: 60_000, s: 1_000 }[
-      relative[2] as "d" | "h" | "m" | "s"
-    ];
-    ms = now - Number(relative[1]) * unit;
-  } else {
-    // ISO dates and timestamps only: Date.parse's legacy formats would read "7" as 2001-07-01.
-    const iso =
-      /^(\d{4})-(\d{2})-(\d{2})(?:[T ](\d{2}):(\d{2})(?::(\d{2})(?:\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?)?$/.exec(
-        text,
-      );
-    if (iso === null) throw bad();
-    const day = new Date(Date.UTC(Number(iso[1]), Number(iso[2]) - 1, Number(iso[3])));
-    if (day.getUTCMonth() !== Number(iso[2]) - 1 || day.getUTCDate() !== Number(iso[3]))
-      throw bad();
-    ms = Date.parse(iso[4] === undefined ? `${text}T00:00:00Z` : text);
-  }
-  if (!Number.isFinite(ms) || Number.isNaN(new Date(ms).getTime())) throw bad();
-  return new Date(ms);
 }
 
 function parseLimit(options: CostsOptions): number | undefined {

@@ -1,6 +1,5 @@
 import { rm } from "node:fs/promises";
 import type { Command } from "commander";
-import { StrataError } from "../../errors.js";
 import { storageRootOf } from "../../materialize/materialize.js";
 import { planResume } from "../../materialize/resume-plan.js";
 import { callsLostInFlight } from "../../store/cost-ledger.js";
@@ -18,7 +17,7 @@ import { removeStaleTempFiles } from "../../values/temp-file.js";
 import type { CliContext } from "../cli-context.js";
 import { writeLine } from "../cli-io.js";
 import { EXIT_FAILED, EXIT_OK } from "../exit-codes.js";
-import { parsePositiveInt, parseUsd } from "../option-parsers.js";
+import { parseOlderThan, parsePositiveInt, parseUsd } from "../option-parsers.js";
 import type { CommandRunner } from "../program.js";
 import { runPlan } from "../run-plan.js";
 import { formatDuration } from "../run-progress.js";
@@ -306,17 +305,11 @@ function registerPrune(runs: Command, run: CommandRunner): void {
           dryRun?: boolean;
           json?: boolean;
         }>();
-        const age = /^(\d+)\s*(d|h)$/.exec(options.olderThan.trim());
-        if (age === null) {
-          throw new StrataError(
-            "bad_usage",
-            `--older-than must be an age such as 30d or 12h, not "${options.olderThan}"`,
-          );
-        }
-        const ms = Number(age[1]) * (age[2] === "d" ? 86_400_000 : 3_600_000);
-        const before = new Date(Date.now() - ms);
+        const before = parseOlderThan(options.olderThan);
         const store = await ctx.store();
-        const result = await pruneRuns(store.db, before, { dryRun: options.dryRun === true });
+        const result = await pruneRuns(store.db, before, {
+          dryRun: options.dryRun === true,
+        });
         if (options.dryRun !== true) {
           for (const path of result.storagePaths) await rm(path, { force: true });
         }

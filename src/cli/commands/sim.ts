@@ -54,9 +54,13 @@ export function registerSimCommand(program: Command, run: CommandRunner): void {
           host: options.host,
           port: number(options.port, "--port"),
           seed: optionalNumber(options.seed, "--seed"),
-          latencyMs: optionalNumber(options.latencyMs, "--latency-ms"),
-          perTokenLatencyMs: optionalNumber(options.perTokenLatencyMs, "--per-token-latency-ms"),
-          jitterMs: optionalNumber(options.jitterMs, "--jitter-ms"),
+          latencyMs: optionalNumber(options.latencyMs, "--latency-ms", MAX_TIMER_MS),
+          perTokenLatencyMs: optionalNumber(
+            options.perTokenLatencyMs,
+            "--per-token-latency-ms",
+            MAX_TIMER_MS,
+          ),
+          jitterMs: optionalNumber(options.jitterMs, "--jitter-ms", MAX_TIMER_MS),
           errorRate: optionalNumber(options.errorRate, "--error-rate"),
           rateLimitRpm: optionalNumber(options.rateLimitRpm, "--rate-limit-rpm"),
           quotaExhausted: options.quotaExhausted === true,
@@ -114,16 +118,26 @@ export function registerSimCommand(program: Command, run: CommandRunner): void {
     );
 }
 
-function number(value: string, option: string): number {
+// The longest delay a timer holds; Node turns a longer one into 1 ms with a warning.
+const MAX_TIMER_MS = 2_147_483_647;
+
+function number(value: string, option: string, max = Number.MAX_VALUE): number {
   const n = Number(value);
   if (value.trim() === "" || !Number.isFinite(n) || n < 0) {
     throw new StrataError("bad_usage", `${option} must be a non-negative number, not "${value}"`);
   }
+  if (n > max) {
+    throw new StrataError("bad_usage", `${option} must be at most ${max}, not "${value}"`);
+  }
   return n;
 }
 
-function optionalNumber(value: string | undefined, option: string): number | undefined {
-  return value === undefined ? undefined : number(value, option);
+function optionalNumber(
+  value: string | undefined,
+  option: string,
+  max?: number,
+): number | undefined {
+  return value === undefined ? undefined : number(value, option, max);
 }
 
 function requiredEnv(ctx: CliContext, name: string): string {
