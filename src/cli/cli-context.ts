@@ -1,9 +1,8 @@
 import { dirname, resolve } from "node:path";
-import { type CatalogAsset, syncCatalog } from "../store/catalog.js";
-import { reapAbandonedRuns } from "../store/run-records.js";
-import { type OpenStoreOptions, openStore, type Store } from "../store/store.js";
+import type { CatalogAsset } from "../store/catalog.js";
+import type { OpenStoreOptions, Store } from "../store/store.js";
 import type { CliIo } from "./cli-io.js";
-import { type LoadedProject, loadProject } from "./project-loader.js";
+import type { LoadedProject } from "./project-loader.js";
 
 /** The global options every command takes. */
 export interface GlobalOptions {
@@ -48,13 +47,18 @@ export class CliContext {
 
   /** Opens the store once (migrating it unless told not to) and returns it on every call. */
   store(options: Pick<OpenStoreOptions, "migrate"> = {}): Promise<Store> {
-    this.#store ??= openStore({
-      databaseUrl: this.databaseUrl,
-      projectDir: this.projectDir,
-      ...options,
-    }).then(async (store) => {
+    // The store's modules (and the database drivers) load only for commands that use them.
+    this.#store ??= import("../store/store.js").then(async ({ openStore }) => {
+      const store = await openStore({
+        databaseUrl: this.databaseUrl,
+        projectDir: this.projectDir,
+        ...options,
+      });
       // A run whose process died (SIGKILL, a second Ctrl-C) is still `running`: fix it up.
-      if (options.migrate !== false) await reapAbandonedRuns(store.db);
+      if (options.migrate !== false) {
+        const { reapAbandonedRuns } = await import("../store/run-records.js");
+        await reapAbandonedRuns(store.db);
+      }
       return store;
     });
     return this.#store;
@@ -62,7 +66,9 @@ export class CliContext {
 
   /** Loads and validates the project file once. */
   project(): Promise<LoadedProject> {
-    this.#project ??= loadProject(this.projectFile);
+    this.#project ??= import("./project-loader.js").then(({ loadProject }) =>
+      loadProject(this.projectFile),
+    );
     return this.#project;
   }
 
@@ -73,6 +79,7 @@ export class CliContext {
   async projectAndStore(): Promise<{ project: LoadedProject; store: Store }> {
     const project = await this.project();
     const store = await this.store();
+    const { syncCatalog } = await import("../store/catalog.js");
     await syncCatalog(store.db, catalogOf(project));
     return { project, store };
   }

@@ -6,6 +6,7 @@ import type { ProjectDefinition } from "../assets/project-definition.js";
 import { validateProject } from "../assets/validate-project.js";
 import { StrataError } from "../errors.js";
 import { AssetGraph } from "../lineage/asset-graph.js";
+import { importCompiledProject, isRelocationError } from "./project-cache.js";
 
 /** A project file loaded, validated and turned into its lineage graph. */
 export interface LoadedProject {
@@ -21,7 +22,7 @@ export interface LoadedProject {
 const TS_EXTENSIONS = new Set([".ts", ".mts", ".cts", ".tsx"]);
 
 /**
- * Imports a `strata.config.ts` (through tsx) or `.js`/`.mjs` file, checks its default export
+ * Imports a `strata.config.ts` (compiled by esbuild and cached, else through tsx) or `.js`/`.mjs` file, checks its default export
  * and validates the project; every failure is a {@link StrataError} with exit code 2.
  *
  * @example
@@ -85,7 +86,16 @@ function registerTsx(): Promise<void> {
 
 async function importProjectFile(file: string): Promise<{ default?: unknown }> {
   try {
-    if (TS_EXTENSIONS.has(extname(file))) await registerTsx();
+    if (TS_EXTENSIONS.has(extname(file))) {
+      try {
+        const compiled = await importCompiledProject(file);
+        if (compiled !== undefined) return compiled;
+      } catch (error) {
+        // a package the compiled copy cannot find from where it is kept: tsx finds it, or says so
+        if (!isRelocationError(error, file)) throw error;
+      }
+      await registerTsx();
+    }
     return (await import(pathToFileURL(file).href)) as { default?: unknown };
   } catch (error) {
     const message = error instanceof Error ? error.message : String(error);

@@ -1,7 +1,7 @@
 import { createHash } from "node:crypto";
 import { readdir, readFile } from "node:fs/promises";
 import { fileURLToPath } from "node:url";
-import { type Kysely, sql } from "kysely";
+import type { Kysely } from "kysely";
 import { StoreError } from "../errors.js";
 import type { Database } from "./database.js";
 
@@ -92,6 +92,7 @@ export async function migrate(
     if (row !== undefined) checkChecksum(file, row.checksum);
   }
   if (all.every((f) => before.has(f.name))) return { applied: [] };
+  const { sql } = await import("kysely");
 
   await db.transaction().execute(async (trx) => {
     await sql`select pg_advisory_xact_lock(${MIGRATION_LOCK_ID})`.execute(trx);
@@ -144,6 +145,8 @@ export async function migrate(
 async function readApplied(
   db: Kysely<Database>,
 ): Promise<Map<string, { checksum: string; applied_at: Date }>> {
+  // kysely is imported with the first query, not with this module (see store.ts)
+  const { sql } = await import("kysely");
   const exists = await sql<{
     found: string | null;
   }>`select to_regclass('strata.migrations')::text as found`.execute(db);

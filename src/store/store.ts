@@ -1,15 +1,14 @@
-import { mkdirSync } from "node:fs";
+import { existsSync, mkdirSync } from "node:fs";
 import { join } from "node:path";
-import { PGlite } from "@electric-sql/pglite";
-import { Kysely, PostgresDialect, sql } from "kysely";
-import pg from "pg";
+import type { PGlite } from "@electric-sql/pglite";
+import type { Kysely } from "kysely";
 import { StoreError } from "../errors.js";
 import type { Database } from "./database.js";
 import { acquireEmbeddedLock, type EmbeddedLock } from "./embedded-lock.js";
 import { migrate } from "./migrator.js";
-import { PgliteDialect } from "./pglite-dialect.js";
-import { pgliteRuntime } from "./pglite-runtime.js";
-import { pgliteStartParams } from "./pglite-settings.js";
+
+// The database drivers (pg, PGlite, kysely) are imported when a store is opened, not with this
+// module: `strata lineage` and a project file importing "strata" need none of them.
 
 /**
  * strata's database: a kysely instance over the `strata` schema, on a Postgres server or on the
@@ -65,7 +64,10 @@ export async function openStore(options: OpenStoreOptions): Promise<Store> {
   const store =
     options.databaseUrl !== undefined && options.databaseUrl !== ""
       ? await openPostgresStore(options.databaseUrl)
-      : await openEmbeddedStore(embeddedDataDir(options.projectDir));
+      : await openEmbeddedStore(embeddedDataDir(options.projectDir), {
+          // a new database starts migrated; one opened to manage migrations starts empty
+          fromImage: options.migrate !== false,
+        });
   if (options.migrate !== false) {
     try {
       await migrate(store.db);
@@ -90,6 +92,10 @@ const parseInt8 = (value: string) => Number(value);
  */
 export async function openPostgresStore(databaseUrl: string): Promise<Store> {
   const target = describePostgresUrl(databaseUrl);
+  const [{ default: pg }, { Kysely, PostgresDialect }] = await Promise.all([
+    import("pg"),
+    import("kysely"),
+  ]);
   const pool = new pg.Pool({
     connectionString: databaseUrl,
     max: 10,
@@ -129,6 +135,18 @@ export async function openPostgresStore(databaseUrl: string): Promise<Store> {
   };
 }
 
+/** Options of {@link openEmbeddedStore}. */
+export interface OpenEmbeddedStoreOptions {
+  /**
+   * Create a new database as a copy of the migrated image `npm run build` packs with strata
+   * (see embedded-image.ts), when there is one for this PGlite and these migrations; else PGlite
+   * creates an empty one. Default false.
+   */
+  readonly fromImage?: boolean;
+  /** Where the image is; default the one built with strata. */
+  readonly imageDir?: string;
+}
+
 /**
  * Opens (creating if needed) the embedded database in `dataDir`, holding its process lock until
  * `close()`.
@@ -136,16 +154,40 @@ export async function openPostgresStore(databaseUrl: string): Promise<Store> {
  * @example
  * const store = await openEmbeddedStore(".strata/db");
  */
-export async function openEmbeddedStore(dataDir: string): Promise<Store> {
+export async function openEmbeddedStore(
+  dataDir: string,
+  options: OpenEmbeddedStoreOptions = {},
+): Promise<Store> {
   mkdirSync(join(dataDir, ".."), { recursive: true });
   const lock = acquireEmbeddedLock(dataDir);
   let pglite: PGlite;
+  let restored = false;
   try {
+    const [{ PGlite }, { pgliteRuntime }, { pgliteStartParams }] = await Promise.all([
+      import("@electric-sql/pglite"),
+      import("./pglite-runtime.js"),
+      import("./pglite-settings.js"),
+    ]);
+    if (options.fromImage === true && !existsSync(join(dataDir, "PG_VERSION"))) {
+      const [{ restoreEmbeddedImage }, { readMigrations }] = await Promise.all([
+        import("./embedded-image.js"),
+        import("./migrator.js"),
+      ]);
+      restored = restoreEmbeddedImage(dataDir, await readMigrations(), options.imageDir);
+    }
     pglite = await PGlite.create(dataDir, {
       ...(await pgliteRuntime()),
       startParams: pgliteStartParams(),
       parsers: { [INT8_OID]: parseInt8 },
     });
+    // The image's migrations were applied when it was built; this database is made now.
+    if (restored) {
+      await pglite.exec(`do $$ begin
+        if to_regclass('strata.migrations') is not null then
+          update strata.migrations set applied_at = now();
+        end if;
+      end $$`);
+    }
   } catch (error) {
     lock.release();
     throw new StoreError(
@@ -165,6 +207,11 @@ export async function openEmbeddedStore(dataDir: string): Promise<Store> {
  * const store = await openMemoryStore();
  */
 export async function openMemoryStore(loadDataDir?: Blob): Promise<Store> {
+  const [{ PGlite }, { pgliteRuntime }, { pgliteStartParams }] = await Promise.all([
+    import("@electric-sql/pglite"),
+    import("./pglite-runtime.js"),
+    import("./pglite-settings.js"),
+  ]);
   const pglite = await PGlite.create({
     ...(await pgliteRuntime()),
     startParams: pgliteStartParams(),
@@ -183,7 +230,11 @@ export async function dumpMemoryStore(store: Store): Promise<Blob> {
 
 const PGLITE_OF = new WeakMap<Store, PGlite>();
 
-function wrapPglite(pglite: PGlite, location: string, lock?: EmbeddedLock): Store {
+async function wrapPglite(pglite: PGlite, location: string, lock?: EmbeddedLock): Promise<Store> {
+  const [{ Kysely }, { PgliteDialect }] = await Promise.all([
+    import("kysely"),
+    import("./pglite-dialect.js"),
+  ]);
   const db = new Kysely<Database>({ dialect: new PgliteDialect(pglite) });
   let closed = false;
   const store: Store = {
@@ -207,6 +258,7 @@ function wrapPglite(pglite: PGlite, location: string, lock?: EmbeddedLock): Stor
 
 /** Checks that the store answers; used by commands that want a clear error early. */
 export async function pingStore(store: Store): Promise<void> {
+  const { sql } = await import("kysely");
   await sql`select 1`.execute(store.db);
 }
 
