@@ -77,6 +77,10 @@ export class CliContext {
    * (`strata.assets`, `strata.asset_deps`) as every project load does.
    */
   async projectAndStore(): Promise<{ project: LoadedProject; store: Store }> {
+    if (this.databaseUrl === undefined) {
+      // The embedded database's WebAssembly compiles on other threads while the project loads.
+      void import("../store/embedded-modules.js").then((m) => m.preloadEmbeddedStore());
+    }
     const project = await this.project();
     const store = await this.store();
     const { syncCatalog } = await import("../store/catalog.js");

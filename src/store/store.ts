@@ -5,6 +5,7 @@ import type { Kysely } from "kysely";
 import { StoreError } from "../errors.js";
 import type { Database } from "./database.js";
 import { acquireEmbeddedLock, type EmbeddedLock } from "./embedded-lock.js";
+import { type DialectModules, loadEmbedded } from "./embedded-modules.js";
 import { migrate } from "./migrator.js";
 
 // The database drivers (pg, PGlite, kysely) are imported when a store is opened, not with this
@@ -161,22 +162,13 @@ export async function openEmbeddedStore(
   mkdirSync(join(dataDir, ".."), { recursive: true });
   const lock = acquireEmbeddedLock(dataDir);
   let pglite: PGlite;
-  let restored = false;
+  const modules = loadEmbedded();
   try {
-    const [{ PGlite }, { pgliteRuntime }, { pgliteStartParams }] = await Promise.all([
-      import("@electric-sql/pglite"),
-      import("./pglite-runtime.js"),
-      import("./pglite-settings.js"),
-    ]);
-    if (options.fromImage === true && !existsSync(join(dataDir, "PG_VERSION"))) {
-      const [{ restoreEmbeddedImage }, { readMigrations }] = await Promise.all([
-        import("./embedded-image.js"),
-        import("./migrator.js"),
-      ]);
-      restored = restoreEmbeddedImage(dataDir, await readMigrations(), options.imageDir);
-    }
+    const { PGlite, pgliteRuntime, pgliteStartParams } = await modules.pglite;
+    const restored = options.fromImage === true && (await restoreImage(dataDir, options.imageDir));
+    const initdb = !existsSync(join(dataDir, "PG_VERSION"));
     pglite = await PGlite.create(dataDir, {
-      ...(await pgliteRuntime()),
+      ...(await pgliteRuntime({ initdb })),
       startParams: pgliteStartParams(),
       parsers: { [INT8_OID]: parseInt8 },
     });
@@ -196,7 +188,21 @@ export async function openEmbeddedStore(
       { cause: error },
     );
   }
-  return wrapPglite(pglite, `embedded database at ${dataDir}`, lock);
+  return wrapPglite(pglite, `embedded database at ${dataDir}`, await modules.kysely, lock);
+}
+
+/** Creates a new database at `dataDir` from the packed image, when it is new and one matches. */
+async function restoreImage(dataDir: string, imageDir: string | undefined): Promise<boolean> {
+  if (existsSync(join(dataDir, "PG_VERSION"))) return false;
+  try {
+    const [{ restoreEmbeddedImage }, { readMigrations }] = await Promise.all([
+      import("./embedded-image.js"),
+      import("./migrator.js"),
+    ]);
+    return restoreEmbeddedImage(dataDir, await readMigrations(), imageDir);
+  } catch {
+    return false; // PGlite creates the database instead
+  }
 }
 
 /**
@@ -207,18 +213,15 @@ export async function openEmbeddedStore(
  * const store = await openMemoryStore();
  */
 export async function openMemoryStore(loadDataDir?: Blob): Promise<Store> {
-  const [{ PGlite }, { pgliteRuntime }, { pgliteStartParams }] = await Promise.all([
-    import("@electric-sql/pglite"),
-    import("./pglite-runtime.js"),
-    import("./pglite-settings.js"),
-  ]);
+  const modules = loadEmbedded();
+  const { PGlite, pgliteRuntime, pgliteStartParams } = await modules.pglite;
   const pglite = await PGlite.create({
-    ...(await pgliteRuntime()),
+    ...(await pgliteRuntime({ initdb: loadDataDir === undefined })),
     startParams: pgliteStartParams(),
     parsers: { [INT8_OID]: parseInt8 },
     ...(loadDataDir !== undefined ? { loadDataDir } : {}),
   });
-  return wrapPglite(pglite, "in-memory embedded database");
+  return wrapPglite(pglite, "in-memory embedded database", await modules.kysely);
 }
 
 /** Dumps an in-memory store's data directory, for {@link openMemoryStore}. */
@@ -230,11 +233,12 @@ export async function dumpMemoryStore(store: Store): Promise<Blob> {
 
 const PGLITE_OF = new WeakMap<Store, PGlite>();
 
-async function wrapPglite(pglite: PGlite, location: string, lock?: EmbeddedLock): Promise<Store> {
-  const [{ Kysely }, { PgliteDialect }] = await Promise.all([
-    import("kysely"),
-    import("./pglite-dialect.js"),
-  ]);
+function wrapPglite(
+  pglite: PGlite,
+  location: string,
+  [{ Kysely }, { PgliteDialect }]: DialectModules,
+  lock?: EmbeddedLock,
+): Store {
   const db = new Kysely<Database>({ dialect: new PgliteDialect(pglite) });
   let closed = false;
   const store: Store = {
