@@ -12,6 +12,7 @@ import {
 import { createRequire } from "node:module";
 import { basename, dirname, extname, join, resolve } from "node:path";
 import { pathToFileURL } from "node:url";
+import { inlineSourceMap, rememberCompiled } from "./project-source-map.js";
 
 // A TypeScript project file, compiled once and kept: each `strata` command imports the compiled
 // module instead of registering tsx's loaders (whose hooks thread every later import of the
@@ -64,6 +65,7 @@ export async function importCompiledProject(
   if (output === undefined) return undefined;
   // as tsx does: stack traces name the original files and lines
   process.setSourceMapsEnabled(true);
+  rememberCompiled(output);
   return (await import(pathToFileURL(output).href)) as { default?: unknown };
 }
 
@@ -184,11 +186,10 @@ function ownLocation() {
     setup(build: {
       onLoad(
         options: { filter: RegExp },
-        callback: (args: { path: string }) => { contents: string; loader: string } | undefined,
+        callback: (args: { path: string }) => { contents: string; loader: string },
       ): void;
     }) {
       build.onLoad({ filter: /\.[cm]?[jt]sx?$/ }, ({ path }) => {
-        if (path.split(/[\\/]/).includes("node_modules")) return undefined;
         const source = readFileSync(path, "utf8");
         const url = JSON.stringify(pathToFileURL(path).href);
         const names = [
@@ -304,14 +305,6 @@ function previousOutput(manifestFile: string): string | undefined {
   } catch {
     return undefined;
   }
-}
-
-/** The source map, with its sources as absolute file URLs, as a comment to append. */
-function inlineSourceMap(map: string, cacheDir: string): string {
-  const parsed = JSON.parse(map) as { sources: string[] };
-  parsed.sources = parsed.sources.map((s) => pathToFileURL(resolve(cacheDir, s)).href);
-  const data = Buffer.from(JSON.stringify(parsed)).toString("base64");
-  return `//# sourceMappingURL=data:application/json;base64,${data}\n`;
 }
 
 /** Writes beside `path` and renames into place: a concurrent reader sees all of it or nothing. */

@@ -7,6 +7,7 @@ import { validateProject } from "../assets/validate-project.js";
 import { StrataError } from "../errors.js";
 import { AssetGraph } from "../lineage/asset-graph.js";
 import { importCompiledProject, isRelocationError } from "./project-cache.js";
+import { originalStack } from "./project-source-map.js";
 
 /** A project file loaded, validated and turned into its lineage graph. */
 export interface LoadedProject {
@@ -126,7 +127,9 @@ async function importProjectFile(file: string): Promise<{ default?: unknown }> {
 
 /** ` at line N` for the first stack frame in the user's file, or "" when there is none. */
 function lineOf(error: unknown, file: string): string {
-  const stack = error instanceof Error ? (error.stack ?? "") : "";
+  // frames in the compiled copy, mapped back (Node does it, unless a test runner or a library
+  // formats stack traces itself)
+  const stack = originalStack(error instanceof Error ? (error.stack ?? "") : "");
   const url = pathToFileURL(file).href;
   for (const candidate of [url, file, relative(process.cwd(), file)]) {
     const at = stack.indexOf(`${candidate}:`);
