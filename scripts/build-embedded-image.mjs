@@ -6,12 +6,12 @@
 
 import { performance } from "node:perf_hooks";
 
-const { buildEmbeddedImage, embeddedImageIsCurrent, EMBEDDED_IMAGE_DIR } = await import(
+const { buildEmbeddedImage, embeddedImageIsCurrent } = await import(
   "../dist/store/embedded-image.js"
 );
 if (await embeddedImageIsCurrent()) process.exit(0);
 const start = performance.now();
 const manifest = await buildEmbeddedImage();
 console.log(
-  `embedded database image: ${manifest.migrations.length} migrations, PGlite ${manifest.pglite}, in ${EMBEDDED_IMAGE_DIR} (${((performance.now() - start) / 1000).toFixed(1)} s)`,
+  `embedded database image: ${manifest.migrations.length} migrations, PGlite ${manifest.pglite}, in dist/embedded-image/ (${((performance.now() - start) / 1000).toFixed(1)} s)`,
 );

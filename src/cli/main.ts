@@ -1,4 +1,5 @@
 #!/usr/bin/env node
+import module from "node:module";
 import { setFlagsFromString } from "node:v8";
 import { processIo } from "./cli-io.js";
 import { runCli } from "./program.js";
@@ -12,6 +13,10 @@ import { runCli } from "./program.js";
 // so that none prints "unrecognized flag") keep their default.
 const V8_MAJOR = Number(process.versions.v8.split(".")[0]);
 if (V8_MAJOR >= 10 && V8_MAJOR <= 13) setFlagsFromString("--wasm-tiering-budget=60000000");
+
+// Node 22.1 and later keep the compiled code of the modules a command loads (strata's, kysely's,
+// Arrow's...) for the next command; older versions have no such cache.
+(module as { enableCompileCache?: () => unknown }).enableCompileCache?.();
 
 // A reader that closed the pipe early (`strata runs | head`) is not an error.
 for (const stream of [process.stdout, process.stderr]) {

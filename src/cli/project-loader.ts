@@ -23,8 +23,9 @@ export interface LoadedProject {
 const TS_EXTENSIONS = new Set([".ts", ".mts", ".cts", ".tsx"]);
 
 /**
- * Imports a `strata.config.ts` (compiled by esbuild and cached, else through tsx) or `.js`/`.mjs` file, checks its default export
- * and validates the project; every failure is a {@link StrataError} with exit code 2.
+ * Imports a `strata.config.ts` (compiled by esbuild and cached, see project-cache.ts; else
+ * through tsx) or `.js`/`.mjs` file, checks its default export and validates the project; every
+ * failure is a {@link StrataError} with exit code 2.
  *
  * @example
  * const project = await loadProject("/srv/app/strata.config.ts");

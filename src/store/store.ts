@@ -161,7 +161,8 @@ export async function openEmbeddedStore(
 ): Promise<Store> {
   mkdirSync(join(dataDir, ".."), { recursive: true });
   const lock = acquireEmbeddedLock(dataDir);
-  let pglite: PGlite;
+  let pglite: PGlite | undefined;
+  let dialect: DialectModules;
   const modules = loadEmbedded();
   try {
     const { PGlite, pgliteRuntime, pgliteStartParams } = await modules.pglite;
@@ -182,7 +183,9 @@ export async function openEmbeddedStore(
         await pglite.query("update strata.migrations set applied_at = now()");
       }
     }
+    dialect = await modules.kysely;
   } catch (error) {
+    await pglite?.close().catch(() => {});
     lock.release();
     throw new StoreError(
       "db_unreachable",
@@ -190,7 +193,7 @@ export async function openEmbeddedStore(
       { cause: error },
     );
   }
-  return wrapPglite(pglite, `embedded database at ${dataDir}`, await modules.kysely, lock);
+  return wrapPglite(pglite, `embedded database at ${dataDir}`, dialect, lock);
 }
 
 /** Creates a new database at `dataDir` from the packed image, when it is new and one matches. */
