@@ -1,11 +1,8 @@
 import { dirname, resolve } from "node:path";
-import { registerApiKeys } from "../inference/inference-runtime.js";
-import { type CatalogAsset, syncCatalog } from "../store/catalog.js";
-import { reapAbandonedRuns } from "../store/run-records.js";
-import { type OpenStoreOptions, openStore, type Store } from "../store/store.js";
+import type { CatalogAsset } from "../store/catalog.js";
+import type { OpenStoreOptions, Store } from "../store/store.js";
 import type { CliIo } from "./cli-io.js";
-import { type LoadedProject, loadProject } from "./project-loader.js";
-import { warnUnpricedModels } from "./unpriced-models.js";
+import type { LoadedProject } from "./project-loader.js";
 
 /** The global options every command takes. */
 export interface GlobalOptions {
@@ -50,13 +47,18 @@ export class CliContext {
 
   /** Opens the store once (migrating it unless told not to) and returns it on every call. */
   store(options: Pick<OpenStoreOptions, "migrate"> = {}): Promise<Store> {
-    this.#store ??= openStore({
-      databaseUrl: this.databaseUrl,
-      projectDir: this.projectDir,
-      ...options,
-    }).then(async (store) => {
+    // The store's modules (and the database drivers) load only for commands that use them.
+    this.#store ??= import("../store/store.js").then(async ({ openStore }) => {
+      const store = await openStore({
+        databaseUrl: this.databaseUrl,
+        projectDir: this.projectDir,
+        ...options,
+      });
       // A run whose process died (SIGKILL, a second Ctrl-C) is still `running`: fix it up.
-      if (options.migrate !== false) await reapAbandonedRuns(store.db);
+      if (options.migrate !== false) {
+        const { reapAbandonedRuns } = await import("../store/run-records.js");
+        await reapAbandonedRuns(store.db);
+      }
       return store;
     });
     return this.#store;
@@ -67,7 +69,12 @@ export class CliContext {
    * models without a price are warned about.
    */
   project(): Promise<LoadedProject> {
-    this.#project ??= loadProject(this.projectFile).then((project) => {
+    this.#project ??= Promise.all([
+      import("./project-loader.js"),
+      import("../inference/api-keys.js"),
+      import("./unpriced-models.js"),
+    ]).then(async ([{ loadProject }, { registerApiKeys }, { warnUnpricedModels }]) => {
+      const project = await loadProject(this.projectFile);
       registerApiKeys(project.definition, this.io.env);
       warnUnpricedModels(project.definition, this.io.stderr);
       return project;
@@ -80,8 +87,13 @@ export class CliContext {
    * (`strata.assets`, `strata.asset_deps`) as every project load does.
    */
   async projectAndStore(): Promise<{ project: LoadedProject; store: Store }> {
+    if (this.databaseUrl === undefined) {
+      // The embedded database's WebAssembly compiles on other threads while the project loads.
+      void import("../store/embedded-modules.js").then((m) => m.preloadEmbeddedStore());
+    }
     const project = await this.project();
     const store = await this.store();
+    const { syncCatalog } = await import("../store/catalog.js");
     await syncCatalog(store.db, catalogOf(project));
     return { project, store };
   }

@@ -6,6 +6,8 @@ import type { ProjectDefinition } from "../assets/project-definition.js";
 import { validateProject } from "../assets/validate-project.js";
 import { StrataError } from "../errors.js";
 import { AssetGraph } from "../lineage/asset-graph.js";
+import { importCompiledProject, isRelocationError } from "./project-cache.js";
+import { originalStack } from "./project-source-map.js";
 
 /** A project file loaded, validated and turned into its lineage graph. */
 export interface LoadedProject {
@@ -21,8 +23,9 @@ export interface LoadedProject {
 const TS_EXTENSIONS = new Set([".ts", ".mts", ".cts", ".tsx"]);
 
 /**
- * Imports a `strata.config.ts` (through tsx) or `.js`/`.mjs` file, checks its default export
- * and validates the project (with this process's environment, for `OPENAI_BASE_URL`); every
+ * Imports a `strata.config.ts` (compiled by esbuild and cached, see project-cache.ts; else
+ * through tsx) or `.js`/`.mjs` file, checks its default export and validates the project (with
+ * this process's environment, for `OPENAI_BASE_URL`); every
  * failure is a {@link StrataError} with exit code 2.
  *
  * @example
@@ -86,7 +89,16 @@ function registerTsx(): Promise<void> {
 
 async function importProjectFile(file: string): Promise<{ default?: unknown }> {
   try {
-    if (TS_EXTENSIONS.has(extname(file))) await registerTsx();
+    if (TS_EXTENSIONS.has(extname(file))) {
+      try {
+        const compiled = await importCompiledProject(file);
+        if (compiled !== undefined) return compiled;
+      } catch (error) {
+        // a package the compiled copy cannot find from where it is kept: tsx finds it, or says so
+        if (!isRelocationError(error, file)) throw error;
+      }
+      await registerTsx();
+    }
     return (await import(pathToFileURL(file).href)) as { default?: unknown };
   } catch (error) {
     const message = error instanceof Error ? error.message : String(error);
@@ -117,7 +129,9 @@ async function importProjectFile(file: string): Promise<{ default?: unknown }> {
 
 /** ` at line N` for the first stack frame in the user's file, or "" when there is none. */
 function lineOf(error: unknown, file: string): string {
-  const stack = error instanceof Error ? (error.stack ?? "") : "";
+  // frames in the compiled copy, mapped back (Node does it, unless a test runner or a library
+  // formats stack traces itself)
+  const stack = originalStack(error instanceof Error ? (error.stack ?? "") : "");
   const url = pathToFileURL(file).href;
   for (const candidate of [url, file, relative(process.cwd(), file)]) {
     const at = stack.indexOf(`${candidate}:`);

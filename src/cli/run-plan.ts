@@ -1,12 +1,5 @@
-import { stepInference } from "../inference/fan-out.js";
-import { InferenceRuntime } from "../inference/inference-runtime.js";
 import type { MaterializationPlan } from "../materialize/materialization-plan.js";
-import {
-  materialize,
-  type RunResult,
-  type StepResult,
-  storageRootOf,
-} from "../materialize/materialize.js";
+import type { RunResult, StepResult } from "../materialize/materialize.js";
 import { allowsRelaxedCommits, type Store } from "../store/store.js";
 import { addDecimals } from "../util/decimal.js";
 import { newId } from "../util/ids.js";
@@ -40,6 +33,14 @@ export async function runPlan(
   plan: MaterializationPlan,
   options: RunPlanOptions,
 ): Promise<RunResult> {
+  // The run's machinery (the inference client, Arrow) loads when a plan runs, not with every
+  // command that imports this module (`strata runs` lists runs).
+  const [{ stepInference }, { InferenceRuntime }, { materialize, storageRootOf }] =
+    await Promise.all([
+      import("../inference/fan-out.js"),
+      import("../inference/inference-runtime.js"),
+      import("../materialize/materialize.js"),
+    ]);
   const progress = new RunProgress(ctx.io.stderr, { quiet: options.json });
   const cancel = onCancelSignals((message, exiting) => {
     // through the progress, so the live lines are cleared rather than torn

@@ -11,27 +11,11 @@ import { CostLedger, type CostLedgerOptions } from "../store/cost-ledger.js";
 import type { Database } from "../store/database.js";
 import { type NanoPrices, numberToPlain, toNanos } from "../util/decimal.js";
 import { closestMatch } from "../util/edit-distance.js";
-import { registerSecret } from "../util/redactor.js";
+import { DEFAULT_API_KEY_ENV, registerApiKeys } from "./api-keys.js";
 import { Budget } from "./budget.js";
 import { EndpointLimiter, RateBucket } from "./endpoint-limiter.js";
 import { httpTransport } from "./http-transport.js";
 import { SharedRequests } from "./shared-requests.js";
-
-/** The env var holding an endpoint's API key when it names none. */
-export const DEFAULT_API_KEY_ENV = "OPENAI_API_KEY";
-
-/**
- * Registers the API key of every endpoint of `project` (read from `env`) as a secret of the
- * process, so that no error an endpoint echoes it in is stored or printed with it.
- *
- * @example
- * registerApiKeys(project, process.env);
- */
-export function registerApiKeys(project: ProjectDefinition, env: NodeJS.ProcessEnv): void {
-  for (const endpoint of Object.values(project.endpoints ?? {})) {
-    registerSecret(env[endpoint?.apiKeyEnv ?? DEFAULT_API_KEY_ENV]);
-  }
-}
 
 /** Calls in flight per endpoint when it names none. */
 export const DEFAULT_MAX_CONCURRENCY = 64;

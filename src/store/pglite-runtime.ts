@@ -5,39 +5,52 @@ import type { PGliteOptions } from "@electric-sql/pglite";
 declare const WebAssembly: { compile(bytes: Uint8Array): Promise<unknown> };
 
 let runtime: Promise<Partial<PGliteOptions>> | undefined;
+let initdb: Promise<Partial<PGliteOptions>> | undefined;
 
 /**
  * PGlite's WebAssembly modules and file-system bundle, compiled once per process.
  *
  * PGlite compiles its Postgres build on every `create()` unless handed the compiled modules;
  * reusing them makes opening a second database in one process (tests, `strata` commands that
- * open and close the store) several times faster.
+ * open and close the store) several times faster. `initdb: false` leaves out the module that
+ * only creating a database runs (PGlite loads it itself should it need it after all).
  *
  * @example
  * const pglite = await PGlite.create(dataDir, { ...(await pgliteRuntime()) });
  */
-export function pgliteRuntime(): Promise<Partial<PGliteOptions>> {
-  runtime ??= (async () => {
-    const dist = new URL(".", import.meta.resolve("@electric-sql/pglite"));
-    const [pglite, initdb, bundle] = await Promise.all([
+export async function pgliteRuntime(
+  options: { readonly initdb?: boolean } = {},
+): Promise<Partial<PGliteOptions>> {
+  runtime ??= load(async (dist) => {
+    const [pglite, bundle] = await Promise.all([
       readFile(new URL("pglite.wasm", dist)),
-      readFile(new URL("initdb.wasm", dist)),
       readFile(new URL("pglite.data", dist)),
     ]);
-    const [pgliteWasmModule, initdbWasmModule] = await Promise.all([
-      WebAssembly.compile(pglite),
-      WebAssembly.compile(initdb),
-    ]);
-    return {
-      pgliteWasmModule,
-      initdbWasmModule,
-      fsBundle: new Blob([bundle]),
-    } as Partial<PGliteOptions>;
+    return { pgliteWasmModule: await WebAssembly.compile(pglite), fsBundle: new Blob([bundle]) };
+  }, "runtime");
+  if (options.initdb === false) return runtime;
+  initdb ??= load(
+    async (dist) => ({
+      initdbWasmModule: await WebAssembly.compile(await readFile(new URL("initdb.wasm", dist))),
+    }),
+    "initdb",
+  );
+  const [modules, initdbModule] = await Promise.all([runtime, initdb]);
+  return { ...modules, ...initdbModule };
+}
+
+function load(
+  compile: (dist: URL) => Promise<Record<string, unknown>>,
+  which: "runtime" | "initdb",
+): Promise<Partial<PGliteOptions>> {
+  return (async () => {
+    const dist = new URL(".", import.meta.resolve("@electric-sql/pglite"));
+    return (await compile(dist)) as Partial<PGliteOptions>;
   })().catch((error: unknown) => {
     // Fall back to PGlite's own loading; forget the failure so a later call can try again.
-    runtime = undefined;
+    if (which === "runtime") runtime = undefined;
+    else initdb = undefined;
     void error;
     return {};
   });
-  return runtime;
 }

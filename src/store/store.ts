@@ -1,17 +1,16 @@
-import { mkdirSync } from "node:fs";
+import { existsSync, mkdirSync } from "node:fs";
 import { join } from "node:path";
-import { PGlite } from "@electric-sql/pglite";
-import { Kysely, PostgresDialect, sql } from "kysely";
-import pg from "pg";
+import type { PGlite } from "@electric-sql/pglite";
+import type { Kysely } from "kysely";
 import { StoreError } from "../errors.js";
 import { Redactor, registerSecret } from "../util/redactor.js";
 import type { Database } from "./database.js";
 import { acquireEmbeddedLock, type EmbeddedLock } from "./embedded-lock.js";
-import { PgliteDialect } from "./pglite-dialect.js";
-import { pgliteRuntime } from "./pglite-runtime.js";
-import { pgliteStartParams } from "./pglite-settings.js";
+import { type DialectModules, loadEmbedded } from "./embedded-modules.js";
 import { describePostgresUrl } from "./postgres-url.js";
-import { prepareSchema } from "./schema-guard.js";
+
+// The database drivers (pg, PGlite, kysely) are imported when a store is opened, not with this
+// module: `strata lineage` and a project file importing "strata" need none of them.
 
 /**
  * strata's database: a kysely instance over the `strata` schema, on a Postgres server or on the
@@ -70,9 +69,13 @@ export async function openStore(options: OpenStoreOptions): Promise<Store> {
   const store =
     options.databaseUrl !== undefined && options.databaseUrl !== ""
       ? await openPostgresStore(options.databaseUrl)
-      : await openEmbeddedStore(embeddedDataDir(options.projectDir));
+      : await openEmbeddedStore(embeddedDataDir(options.projectDir), {
+          // a new database starts migrated; one opened to manage migrations starts empty
+          fromImage: options.migrate !== false,
+        });
   if (options.migrate !== false) {
     try {
+      const { prepareSchema } = await import("./schema-guard.js");
       await prepareSchema(store.db);
     } catch (error) {
       await store.close();
@@ -99,6 +102,10 @@ export async function openPostgresStore(databaseUrl: string): Promise<Store> {
   // user name ("postgres:postgres") is no secret, and redacting the word would mangle messages.
   if (target.password !== target.user) registerSecret(target.password);
   const secret = new Redactor([target.password], { minLength: 1 });
+  const [{ default: pg }, { Kysely, PostgresDialect }] = await Promise.all([
+    import("pg"),
+    import("kysely"),
+  ]);
   const pool = new pg.Pool({
     connectionString: databaseUrl,
     max: 10,
@@ -138,6 +145,18 @@ export async function openPostgresStore(databaseUrl: string): Promise<Store> {
   };
 }
 
+/** Options of {@link openEmbeddedStore}. */
+export interface OpenEmbeddedStoreOptions {
+  /**
+   * Create a new database as a copy of the migrated image `npm run build` packs with strata
+   * (see embedded-image.ts), when there is one for this PGlite and these migrations; else PGlite
+   * creates an empty one. Default false.
+   */
+  readonly fromImage?: boolean;
+  /** Where the image is; default the one built with strata. */
+  readonly imageDir?: string;
+}
+
 /**
  * Opens (creating if needed) the embedded database in `dataDir`, holding its process lock until
  * `close()`.
@@ -145,17 +164,37 @@ export async function openPostgresStore(databaseUrl: string): Promise<Store> {
  * @example
  * const store = await openEmbeddedStore(".strata/db");
  */
-export async function openEmbeddedStore(dataDir: string): Promise<Store> {
+export async function openEmbeddedStore(
+  dataDir: string,
+  options: OpenEmbeddedStoreOptions = {},
+): Promise<Store> {
   mkdirSync(join(dataDir, ".."), { recursive: true });
   const lock = acquireEmbeddedLock(dataDir);
-  let pglite: PGlite;
+  let pglite: PGlite | undefined;
+  let dialect: DialectModules;
+  const modules = loadEmbedded();
   try {
+    const { PGlite, pgliteRuntime, pgliteStartParams } = await modules.pglite;
+    const restored = options.fromImage === true && (await restoreImage(dataDir, options.imageDir));
+    const initdb = !existsSync(join(dataDir, "PG_VERSION"));
     pglite = await PGlite.create(dataDir, {
-      ...(await pgliteRuntime()),
+      ...(await pgliteRuntime({ initdb })),
       startParams: pgliteStartParams(),
       parsers: { [INT8_OID]: parseInt8 },
     });
+    // The image's migrations were applied when it was built; this database is made now.
+    // (Plain statements: a `do` block would load PL/pgSQL, a tenth of a second.)
+    if (restored) {
+      const found = await pglite.query<{ found: boolean }>(
+        "select to_regclass('strata.migrations') is not null as found",
+      );
+      if (found.rows[0]?.found === true) {
+        await pglite.query("update strata.migrations set applied_at = now()");
+      }
+    }
+    dialect = await modules.kysely;
   } catch (error) {
+    await pglite?.close().catch(() => {});
     lock.release();
     throw new StoreError(
       "db_unreachable",
@@ -163,7 +202,21 @@ export async function openEmbeddedStore(dataDir: string): Promise<Store> {
       { cause: error },
     );
   }
-  return wrapPglite(pglite, `embedded database at ${dataDir}`, lock);
+  return wrapPglite(pglite, `embedded database at ${dataDir}`, dialect, lock);
+}
+
+/** Creates a new database at `dataDir` from the packed image, when it is new and one matches. */
+async function restoreImage(dataDir: string, imageDir: string | undefined): Promise<boolean> {
+  if (existsSync(join(dataDir, "PG_VERSION"))) return false;
+  try {
+    const [{ restoreEmbeddedImage }, { readMigrations }] = await Promise.all([
+      import("./embedded-image.js"),
+      import("./migrator.js"),
+    ]);
+    return restoreEmbeddedImage(dataDir, await readMigrations(), imageDir);
+  } catch {
+    return false; // PGlite creates the database instead
+  }
 }
 
 /**
@@ -174,13 +227,15 @@ export async function openEmbeddedStore(dataDir: string): Promise<Store> {
  * const store = await openMemoryStore();
  */
 export async function openMemoryStore(loadDataDir?: Blob): Promise<Store> {
+  const modules = loadEmbedded();
+  const { PGlite, pgliteRuntime, pgliteStartParams } = await modules.pglite;
   const pglite = await PGlite.create({
-    ...(await pgliteRuntime()),
+    ...(await pgliteRuntime({ initdb: loadDataDir === undefined })),
     startParams: pgliteStartParams(),
     parsers: { [INT8_OID]: parseInt8 },
     ...(loadDataDir !== undefined ? { loadDataDir } : {}),
   });
-  return wrapPglite(pglite, "in-memory embedded database");
+  return wrapPglite(pglite, "in-memory embedded database", await modules.kysely);
 }
 
 /** Dumps an in-memory store's data directory, for {@link openMemoryStore}. */
@@ -192,7 +247,12 @@ export async function dumpMemoryStore(store: Store): Promise<Blob> {
 
 const PGLITE_OF = new WeakMap<Store, PGlite>();
 
-function wrapPglite(pglite: PGlite, location: string, lock?: EmbeddedLock): Store {
+function wrapPglite(
+  pglite: PGlite,
+  location: string,
+  [{ Kysely }, { PgliteDialect }]: DialectModules,
+  lock?: EmbeddedLock,
+): Store {
   const db = new Kysely<Database>({ dialect: new PgliteDialect(pglite) });
   let closed = false;
   const store: Store = {
@@ -216,6 +276,7 @@ function wrapPglite(pglite: PGlite, location: string, lock?: EmbeddedLock): Stor
 
 /** Checks that the store answers; used by commands that want a clear error early. */
 export async function pingStore(store: Store): Promise<void> {
+  const { sql } = await import("kysely");
   await sql`select 1`.execute(store.db);
 }
 
