@@ -422,8 +422,8 @@ async function loadStrata(job) {
     strata,
     materialize: await import(pathToFileURL(join(DIST, "materialize/materialize.js")).href),
     plan: await import(pathToFileURL(join(DIST, "materialize/materialization-plan.js")).href),
-    runtime: await import(pathToFileURL(join(DIST, "materialize/inference-runtime.js")).href),
-    fanOut: await import(pathToFileURL(join(DIST, "materialize/fan-out.js")).href),
+    runtime: await import(pathToFileURL(join(DIST, "inference/inference-runtime.js")).href),
+    fanOut: await import(pathToFileURL(join(DIST, "inference/fan-out.js")).href),
     stores: await import(pathToFileURL(join(DIST, "store/store.js")).href),
   };
   const documents = strata.asset({
