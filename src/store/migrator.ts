@@ -1,7 +1,7 @@
 import { createHash } from "node:crypto";
 import { readdir, readFile } from "node:fs/promises";
 import { fileURLToPath } from "node:url";
-import type { Kysely } from "kysely";
+import { type Kysely, sql } from "kysely";
 import { StoreError } from "../errors.js";
 import type { Database } from "./database.js";
 import { assertCanMigrate, deniedCause } from "./schema-check.js";
@@ -104,7 +104,6 @@ export async function migrate(
   const pending = all.filter((f) => !before.has(f.name)).map((f) => f.name);
   if (pending.length === 0) return { applied: [] };
   assertCanMigrate(await inspectSchema(db), pending);
-  const { sql } = await import("kysely");
 
   await db.transaction().execute(async (trx) => {
     await sql`select pg_advisory_xact_lock(${MIGRATION_LOCK_ID})`.execute(trx);
@@ -158,7 +157,6 @@ export async function readApplied(
   db: Kysely<Database>,
 ): Promise<Map<string, { checksum: string; applied_at: Date }>> {
   // kysely is imported with the first query, not with this module (see store.ts)
-  const { sql } = await import("kysely");
   const exists = await sql<{
     found: string | null;
   }>`select to_regclass('strata.migrations')::text as found`.execute(db);

@@ -133,7 +133,10 @@ async function rerecord(
     const names = [...made.tables.keys(), ...made.views.keys()];
     if (
       names.some((n) => seen.relations.has(n)) ||
-      [...made.indexes.keys()].some((n) => seen.indexes.has(n))
+      [...made.indexes.keys()].some((n) => seen.indexes.has(n)) ||
+      addedColumns(files, i).some(([table, column]) =>
+        seen.relations.get(table)?.columns.has(column),
+      )
     ) {
       last = i;
     }
@@ -150,4 +153,21 @@ async function rerecord(
     }
   });
   return done.map((f) => f.name);
+}
+
+/** The columns migration `i` adds to tables made by earlier ones: `[table, column]` pairs. */
+function addedColumns(
+  files: ReadonlyArray<MigrationFile>,
+  i: number,
+): ReadonlyArray<readonly [string, string]> {
+  const before = expectedSchema(files.slice(0, i)).tables;
+  const added: Array<readonly [string, string]> = [];
+  for (const [name, table] of expectedSchema(files.slice(0, i + 1)).tables) {
+    const had = before.get(name);
+    if (had === undefined) continue;
+    for (const column of table.columns) {
+      if (!had.columns.some((c) => c.name === column.name)) added.push([name, column.name]);
+    }
+  }
+  return added;
 }

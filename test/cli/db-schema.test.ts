@@ -1,5 +1,6 @@
 import { sql } from "kysely";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { readMigrations } from "../../src/store/migrator.js";
 import {
   embeddedDataDir,
   openEmbeddedStore,
@@ -112,7 +113,7 @@ const CHANGES: ReadonlyArray<{
     name: "a dropped record of migrations",
     ddl: "drop table strata.migrations",
     says: "table strata.migrations, the record of applied migrations, is missing",
-    recreated: "recorded 0001_init.sql, 0002_run_resume.sql as applied again",
+    recreated: `recorded ${(await readMigrations()).map((m) => m.name).join(", ")} as applied again`,
   },
 ];
 
