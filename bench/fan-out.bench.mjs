@@ -420,7 +420,7 @@ async function loadStrata(job) {
   const strata = await import(pathToFileURL(join(DIST, "index.js")).href);
   const modules = {
     strata,
-    materialize: await import(pathToFileURL(join(DIST, "materialize/materialize.js")).href),
+    materialize: await import(pathToFileURL(join(DIST, "materialize/execute-run.js")).href),
     plan: await import(pathToFileURL(join(DIST, "materialize/materialization-plan.js")).href),
     runtime: await import(pathToFileURL(join(DIST, "inference/inference-runtime.js")).href),
     fanOut: await import(pathToFileURL(join(DIST, "inference/fan-out.js")).href),
@@ -464,7 +464,7 @@ async function materializeSource(job) {
   const s = await loadStrata(job);
   try {
     const start = performance.now();
-    const result = await s.materialize.materialize({
+    const result = await s.materialize.executeRun({
       project: s.project,
       store: s.store,
       plan: s.plan.planMaterialization(s.project.graph, { selection: "key:bench/documents" }),
@@ -498,7 +498,7 @@ async function materializeInference(job) {
     const sampler = sampleMemory();
     const cpu = process.cpuUsage();
     const start = performance.now();
-    const result = await s.materialize.materialize({
+    const result = await s.materialize.executeRun({
       project: s.project,
       store: s.store,
       plan,

@@ -9,7 +9,7 @@
 // embedded PGlite database in a temp dir (openEmbeddedStore: what users get without
 // DATABASE_URL) and PGlite in memory (openMemoryStore).
 //
-// Timed: planMaterialization + materialize() (run + steps + records + Arrow files), cold (the
+// Timed: planMaterialization + executeRun() (run + steps + records + Arrow files), cold (the
 // first run in the process on a new store) and again on the same store (warm: JIT compiled,
 // tables holding the first run). Not timed but reported: opening the store (create database,
 // connect or initdb, migrations) and building the definitions and graph. Checked after each run:
@@ -82,9 +82,7 @@ if (process.argv[2] === "--worker") {
 /** Every case on one backend, in this process. */
 async function runBackend(backend) {
   const strata = await import(pathToFileURL(join(DIST, "index.js")).href);
-  const { materialize } = await import(
-    pathToFileURL(join(DIST, "materialize/materialize.js")).href
-  );
+  const { executeRun } = await import(pathToFileURL(join(DIST, "materialize/execute-run.js")).href);
   const { planMaterialization } = await import(
     pathToFileURL(join(DIST, "materialize/materialization-plan.js")).href
   );
@@ -104,7 +102,7 @@ async function runBackend(backend) {
         const start = performance.now();
         const plan = planMaterialization(project.graph, { selection: "*" });
         const planMs = performance.now() - start;
-        const result = await materialize({
+        const result = await executeRun({
           project,
           store: env.store,
           plan,

@@ -60,6 +60,7 @@ export {
   type StrataErrorCode,
   type ValidationProblem,
 } from "./errors.js";
+export type { InferenceProgress } from "./inference/inference-runtime.js";
 export { AssetGraph } from "./lineage/asset-graph.js";
 export { type LineageJson, lineageToJson } from "./lineage/lineage-json.js";
 export {
@@ -76,6 +77,18 @@ export {
   type AssetStatusReport,
   assessAssets,
 } from "./materialize/asset-status.js";
+export type { LogSink } from "./materialize/run-context.js";
+export {
+  type MaterializeOptions,
+  type MaterializeResult,
+  materialize,
+  type ResumeRunOptions,
+  resumeRun,
+} from "./materialize/run-facade.js";
+export type { RunHooks } from "./materialize/run-launch.js";
+export type { PreparedProject, RunnableProject } from "./materialize/run-project.js";
+export type { RunEvent, RunResult, StepResult, StepStatus } from "./materialize/run-result.js";
+export { RunValues } from "./materialize/run-values.js";
 export { type Simulator, startSimulator } from "./sim/simulator.js";
 export type { SimulatorOptions } from "./sim/simulator-options.js";
 export type { Database } from "./store/database.js";

@@ -1,5 +1,4 @@
 import { dirname, resolve } from "node:path";
-import type { CatalogAsset } from "../store/catalog.js";
 import type { OpenStoreOptions, Store } from "../store/store.js";
 import type { CliIo } from "./cli-io.js";
 import type { LoadedProject } from "./project-loader.js";
@@ -93,8 +92,11 @@ export class CliContext {
     }
     const project = await this.project();
     const store = await this.store();
-    const { syncCatalog } = await import("../store/catalog.js");
-    await syncCatalog(store.db, catalogOf(project));
+    const [{ syncCatalog }, { catalogOf }] = await Promise.all([
+      import("../store/catalog.js"),
+      import("../materialize/run-project.js"),
+    ]);
+    await syncCatalog(store.db, catalogOf(project.definition));
     return { project, store };
   }
 
@@ -104,18 +106,4 @@ export class CliContext {
     this.#store = undefined;
     if (store !== undefined) await (await store.catch(() => undefined))?.close();
   }
-}
-
-function catalogOf(project: LoadedProject): ReadonlyArray<CatalogAsset> {
-  return project.definition.assets.map((a) => ({
-    key: a.key,
-    group: a.group,
-    description: a.description,
-    codeVersion: a.codeVersion,
-    tags: a.tags,
-    owners: a.owners,
-    kinds: a.kinds,
-    partitions: a.partitions?.describe() ?? null,
-    deps: a.deps.map((d) => d.key),
-  }));
 }

@@ -1,8 +1,9 @@
 import type { MaterializationPlan } from "../materialize/materialization-plan.js";
-import type { RunResult, StepResult } from "../materialize/materialize.js";
-import { allowsRelaxedCommits, type Store } from "../store/store.js";
+import type { MaterializeResult } from "../materialize/run-facade.js";
+import type { RunHooks } from "../materialize/run-launch.js";
+import type { RunResult, StepResult } from "../materialize/run-result.js";
+import type { Store } from "../store/store.js";
 import { addDecimals } from "../util/decimal.js";
-import { newId } from "../util/ids.js";
 import { formatUsd } from "../util/usd.js";
 import { onCancelSignals } from "./cancel-signals.js";
 import type { CliContext } from "./cli-context.js";
@@ -11,20 +12,26 @@ import type { LoadedProject } from "./project-loader.js";
 import { formatDuration, RunProgress } from "./run-progress.js";
 import { outputWidth, renderTable } from "./text-table.js";
 
-/** How `materialize` and `runs resume` run a plan. */
+/** How `materialize` runs a plan. */
 export interface RunPlanOptions {
-  /** The cap of the run and of every run it resumes, together. */
+  /** The cap of the run (exact decimal), or null. */
   readonly maxCostUsd: string | null;
   readonly concurrency: number | undefined;
   readonly noCache: boolean;
   readonly json: boolean;
-  /** For a resume: the runs it resumes, newest first, and what they spent (exact decimal). */
-  readonly resumes?: { readonly chain: ReadonlyArray<string>; readonly spentUsd: string };
+}
+
+/** How `runs resume` resumes a run. */
+export interface ResumePlanOptions {
+  /** `--max-cost`: a new cap for the run and its resumes together. */
+  readonly maxCostUsd: string | undefined;
+  readonly concurrency: number | undefined;
+  readonly json: boolean;
 }
 
 /**
- * Runs a plan the way the CLI does: live progress on stderr, Ctrl-C to cancel, inference through
- * the project's endpoints with the run's budget, and the summary (or JSON) on stdout.
+ * Runs a plan through the run façade the way the CLI does: live progress on stderr, Ctrl-C to
+ * cancel, and the summary (or JSON) on stdout.
  */
 export async function runPlan(
   ctx: CliContext,
@@ -33,64 +40,74 @@ export async function runPlan(
   plan: MaterializationPlan,
   options: RunPlanOptions,
 ): Promise<RunResult> {
-  // The run's machinery (the inference client, Arrow) loads when a plan runs, not with every
-  // command that imports this module (`strata runs` lists runs).
-  const [{ stepInference }, { InferenceRuntime }, { materialize, storageRootOf }] =
-    await Promise.all([
-      import("../inference/fan-out.js"),
-      import("../inference/inference-runtime.js"),
-      import("../materialize/materialize.js"),
-    ]);
-  const progress = new RunProgress(ctx.io.stderr, { quiet: options.json });
+  // The run's machinery loads when a plan runs, not with every command that imports this
+  // module (`strata runs` lists runs).
+  const { materialize } = await import("../materialize/run-facade.js");
+  return withRunOutput(ctx, options.json, (hooks) =>
+    materialize({
+      ...hooks,
+      project,
+      store,
+      plan,
+      env: ctx.io.env,
+      maxCostUsd: options.maxCostUsd,
+      ...(options.concurrency !== undefined ? { concurrency: options.concurrency } : {}),
+      noCache: options.noCache,
+    }),
+  );
+}
+
+/** Resumes run `run` through the run façade, with the CLI's progress, Ctrl-C and summary. */
+export async function resumePlan(
+  ctx: CliContext,
+  project: LoadedProject,
+  store: Store,
+  run: string,
+  options: ResumePlanOptions,
+): Promise<RunResult> {
+  const { resumeRun } = await import("../materialize/run-facade.js");
+  return withRunOutput(ctx, options.json, (hooks) =>
+    resumeRun({
+      ...hooks,
+      project,
+      store,
+      run,
+      env: ctx.io.env,
+      ...(options.maxCostUsd !== undefined ? { maxCostUsd: options.maxCostUsd } : {}),
+      ...(options.concurrency !== undefined ? { concurrency: options.concurrency } : {}),
+      onWarning: (message) => writeLine(ctx.io.stderr, `strata: ${message}`),
+    }),
+  );
+}
+
+/** Wires a run's hooks to the CLI's progress and Ctrl-C, then prints its summary. */
+async function withRunOutput(
+  ctx: CliContext,
+  json: boolean,
+  start: (hooks: RunHooks) => Promise<MaterializeResult>,
+): Promise<RunResult> {
+  const progress = new RunProgress(ctx.io.stderr, { quiet: json });
   const cancel = onCancelSignals((message, exiting) => {
     // through the progress, so the live lines are cleared rather than torn
     if (exiting) progress.done();
     progress.log(message);
   });
-  const runId = newId();
-  const chain = options.resumes?.chain ?? [];
-  const runtime = new InferenceRuntime({
-    project: project.definition,
-    db: store.db,
-    env: ctx.io.env,
-    maxCostUsd: options.maxCostUsd,
-    spentBeforeUsd: options.resumes?.spentUsd ?? "0",
-    noCache: options.noCache,
-    // --no-cache never re-pays what this run, or a run it resumes, has answered
-    reuseRuns: [runId, ...chain],
-    ledger: { relaxedDispatchCommit: allowsRelaxedCommits(store) },
-    onProgress: (p) => progress.onInference(p),
-  });
   let result: RunResult;
   try {
-    result = await materialize({
-      project,
-      store,
-      plan,
-      runId,
-      storageRoot: storageRootOf(project.dir),
-      ...(options.concurrency !== undefined ? { concurrency: options.concurrency } : {}),
+    result = await start({
       signal: cancel.signal,
-      maxCostUsd: options.maxCostUsd,
-      resumedFrom: chain[0] ?? null,
-      runOptions: {
-        ...(options.concurrency !== undefined ? { concurrency: options.concurrency } : {}),
-        ...(options.noCache ? { noCache: true } : {}),
-      },
       onEvent: (event) => progress.onEvent(event),
-      inference: (step) => stepInference(runtime, step),
-      flushInference: () => runtime.ledger.flush(),
+      onProgress: (p) => progress.onInference(p),
       log: (assetKey, partitionKey, level, message) => {
         const where = partitionKey === null ? assetKey : `${assetKey}[${partitionKey}]`;
         progress.log(`[${where}]${level === "info" ? "" : ` ${level}:`} ${message}`);
       },
     });
   } finally {
-    await runtime.close().catch(() => {});
     progress.done();
     cancel.dispose();
   }
-  printResult(ctx, result, options.json);
+  printResult(ctx, result, json);
   return result;
 }
 

@@ -1,7 +1,7 @@
 import { createLogUpdate } from "log-update";
 import type { InferenceProgress } from "../inference/inference-runtime.js";
 import type { PlanStep } from "../materialize/materialization-plan.js";
-import type { RunEvent, StepResult } from "../materialize/materialize.js";
+import type { RunEvent, StepResult } from "../materialize/run-result.js";
 import { formatUsd } from "../util/usd.js";
 import { fitText, outputWidth } from "./text-table.js";
 

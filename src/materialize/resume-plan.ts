@@ -15,8 +15,12 @@ import {
 /** What {@link planResume} needs. */
 export interface ResumeRequest {
   readonly db: Kysely<Database>;
-  /** The loaded project: its graph, and its name and file to tell another project's runs. */
-  readonly project: { readonly graph: AssetGraph; readonly name: string; readonly file: string };
+  /** The project: its graph, and its name and file (when known) to tell another project's runs. */
+  readonly project: {
+    readonly graph: AssetGraph;
+    readonly name?: string | undefined;
+    readonly file?: string | undefined;
+  };
   /** The run to resume: its id or a unique prefix. */
   readonly run: string;
   /** `--max-cost`: a new cap for the chain (it may only cover what was spent already). */
@@ -148,15 +152,19 @@ function notInProject(
   const shown = missing.slice(0, 5).map((s) => `"${stepId(s.assetKey, s.partitionKey)}"`);
   const more = missing.length > shown.length ? ` and ${missing.length - shown.length} more` : "";
   const steps = `${shown.join(", ")}${more}`;
+  const named =
+    project.name === undefined
+      ? "this project"
+      : `project "${project.name}"${project.file === undefined ? "" : ` (${project.file})`}`;
   if (run.project !== null && run.project !== project.name) {
     const from = run.projectFile === null ? "" : ` (${run.projectFile})`;
     return new StrataError(
       "run_not_resumable",
-      `run ${run.id} belongs to project "${run.project}"${from}, not to project "${project.name}" (${project.file}), which has no ${steps}; resume it with that project${run.projectFile === null ? "" : `: strata --project ${run.projectFile} runs resume ${run.id}`}`,
+      `run ${run.id} belongs to project "${run.project}"${from}, not to ${named}, which has no ${steps}; resume it with that project${run.projectFile === null ? "" : `: strata --project ${run.projectFile} runs resume ${run.id}`}`,
     );
   }
   return new StrataError(
     "run_not_resumable",
-    `run ${run.id} planned ${steps}, which project "${project.name}" (${project.file}) no longer has; nothing was resumed: start a new run with strata materialize`,
+    `run ${run.id} planned ${steps}, which ${named} no longer has; nothing was resumed: start a new run with strata materialize`,
   );
 }

@@ -56,6 +56,16 @@ export function storagePath(
   );
 }
 
+/**
+ * Where a project keeps its Arrow files: `<project dir>/.strata/storage`.
+ *
+ * @example
+ * storageRootOf("/srv/app"); // "/srv/app/.strata/storage"
+ */
+export function storageRootOf(projectDir: string): string {
+  return join(projectDir, ".strata", "storage");
+}
+
 function isSafePathSegment(segment: string): boolean {
   return (
     segment !== "" &&

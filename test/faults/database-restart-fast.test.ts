@@ -1,7 +1,7 @@
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { RunResult } from "../../src/materialize/materialize.js";
+import type { RunResult } from "../../src/materialize/run-result.js";
 import { startSimulator } from "../../src/sim/simulator.js";
 import { callsLostInFlight } from "../../src/store/cost-ledger.js";
 import { migrate } from "../../src/store/migrator.js";

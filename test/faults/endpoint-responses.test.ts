@@ -3,7 +3,7 @@ import type { AddressInfo } from "node:net";
 import { join } from "node:path";
 import { sql } from "kysely";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { RunResult } from "../../src/materialize/materialize.js";
+import type { RunResult } from "../../src/materialize/run-result.js";
 import { faultDocs, pipelineAssets, runAssets } from "../helpers/fault-run.js";
 import { createTempDir } from "../helpers/temp-dir.js";
 import { createTestStore, type TestStore } from "../helpers/test-store.js";

@@ -3,7 +3,7 @@ import type { AddressInfo } from "node:net";
 import { join } from "node:path";
 import { sql } from "kysely";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { RunResult } from "../../src/materialize/materialize.js";
+import type { RunResult } from "../../src/materialize/run-result.js";
 import { findCachedAnswers } from "../../src/store/cost-ledger.js";
 import { tableToRows } from "../../src/values/arrow-decoder.js";
 import { readArrowFile } from "../../src/values/arrow-file.js";

@@ -10,8 +10,9 @@ import {
 import { stepInference } from "../../src/inference/fan-out.js";
 import { InferenceRuntime } from "../../src/inference/inference-runtime.js";
 import { AssetGraph } from "../../src/lineage/asset-graph.js";
+import { executeRun } from "../../src/materialize/execute-run.js";
 import { planMaterialization } from "../../src/materialize/materialization-plan.js";
-import { materialize, type RunResult } from "../../src/materialize/materialize.js";
+import type { RunResult } from "../../src/materialize/run-result.js";
 import type { CostLedgerOptions } from "../../src/store/cost-ledger.js";
 import { allowsRelaxedCommits, type Store } from "../../src/store/store.js";
 
@@ -82,7 +83,7 @@ export async function runAssets(options: {
     ledger: { relaxedDispatchCommit: allowsRelaxedCommits(options.store), ...options.ledger },
   });
   try {
-    return await materialize({
+    return await executeRun({
       project: { definition, graph },
       store: options.store,
       plan,

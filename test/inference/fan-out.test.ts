@@ -15,8 +15,9 @@ import { StrataError } from "../../src/errors.js";
 import { stepInference } from "../../src/inference/fan-out.js";
 import { InferenceRuntime } from "../../src/inference/inference-runtime.js";
 import { AssetGraph } from "../../src/lineage/asset-graph.js";
+import { executeRun } from "../../src/materialize/execute-run.js";
 import { planMaterialization } from "../../src/materialize/materialization-plan.js";
-import { materialize, type RunResult } from "../../src/materialize/materialize.js";
+import type { RunResult } from "../../src/materialize/run-result.js";
 import { type Simulator, startSimulator } from "../../src/sim/simulator.js";
 import type { SimulatorOptions } from "../../src/sim/simulator-options.js";
 import { createTempDir } from "../helpers/temp-dir.js";
@@ -213,7 +214,7 @@ function makeHarness(
         maxCostUsd,
       });
       try {
-        return await materialize({
+        return await executeRun({
           project: { definition, graph },
           store,
           plan,

@@ -5,11 +5,12 @@ import { staticPartitions } from "../../src/assets/partitions.js";
 import { defineProject } from "../../src/assets/project-definition.js";
 import { AssetGraph } from "../../src/lineage/asset-graph.js";
 import { type AssetStatusReport, assessAssets } from "../../src/materialize/asset-status.js";
+import { executeRun } from "../../src/materialize/execute-run.js";
 import {
   type PlanRequest,
   planMaterialization,
 } from "../../src/materialize/materialization-plan.js";
-import { materialize, type RunResult } from "../../src/materialize/materialize.js";
+import type { RunResult } from "../../src/materialize/run-result.js";
 import { latestMaterializations } from "../../src/store/materialization-queries.js";
 import { createTempDir } from "../helpers/temp-dir.js";
 import { BACKENDS, createTestStore, type TestStore } from "../helpers/test-store.js";
@@ -48,7 +49,7 @@ describe.each(BACKENDS)("assessAssets over real materializations on %s", (backen
     const definition = defineProject({ assets });
     const graph = AssetGraph.fromAssets(definition.assets);
     const plan = planMaterialization(graph, request);
-    const result = await materialize({ project: { definition, graph }, store, plan, storageRoot });
+    const result = await executeRun({ project: { definition, graph }, store, plan, storageRoot });
     return result;
   }
 

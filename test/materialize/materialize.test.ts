@@ -7,6 +7,7 @@ import { staticPartitions } from "../../src/assets/partitions.js";
 import { defineProject } from "../../src/assets/project-definition.js";
 import { ComputeError, StrataError } from "../../src/errors.js";
 import { AssetGraph } from "../../src/lineage/asset-graph.js";
+import { type ExecuteRunOptions, executeRun } from "../../src/materialize/execute-run.js";
 import {
   type Executor,
   InProcessExecutor,
@@ -16,11 +17,7 @@ import {
   type PlanRequest,
   planMaterialization,
 } from "../../src/materialize/materialization-plan.js";
-import {
-  type MaterializeOptions,
-  materialize,
-  type RunResult,
-} from "../../src/materialize/materialize.js";
+import type { RunResult } from "../../src/materialize/run-result.js";
 import { reapAbandonedRuns } from "../../src/store/run-records.js";
 import { tableToRows } from "../../src/values/arrow-decoder.js";
 import { readArrowFile } from "../../src/values/arrow-file.js";
@@ -77,12 +74,12 @@ describe.each(BACKENDS)("materialize on %s", (backend) => {
   async function run(
     assets: ReadonlyArray<AssetDefinition<object>>,
     request: PlanRequest,
-    extra: Partial<MaterializeOptions> = {},
+    extra: Partial<ExecuteRunOptions> = {},
   ): Promise<RunResult> {
     const definition = defineProject({ assets });
     const graph = AssetGraph.fromAssets(definition.assets);
     const plan = planMaterialization(graph, request);
-    return materialize({ project: { definition, graph }, store, plan, storageRoot, ...extra });
+    return executeRun({ project: { definition, graph }, store, plan, storageRoot, ...extra });
   }
 
   async function runRow(id: string) {

@@ -5,12 +5,13 @@ import { staticPartitions } from "../../src/assets/partitions.js";
 import { defineProject } from "../../src/assets/project-definition.js";
 import { StrataError } from "../../src/errors.js";
 import { AssetGraph } from "../../src/lineage/asset-graph.js";
+import { executeRun } from "../../src/materialize/execute-run.js";
 import {
   type PlanRequest,
   planMaterialization,
 } from "../../src/materialize/materialization-plan.js";
-import { materialize, type RunResult } from "../../src/materialize/materialize.js";
 import { planResume } from "../../src/materialize/resume-plan.js";
+import type { RunResult } from "../../src/materialize/run-result.js";
 import { createTempDir } from "../helpers/temp-dir.js";
 import { BACKENDS, createTestStore, type TestStore } from "../helpers/test-store.js";
 
@@ -65,7 +66,7 @@ describe.each(BACKENDS)("planResume on %s", (backend) => {
     resumedFrom: string | null = null,
   ): Promise<RunResult> {
     const plan = planMaterialization(project.graph, request);
-    return materialize({ project, store, plan, storageRoot, resumedFrom });
+    return executeRun({ project, store, plan, storageRoot, resumedFrom });
   }
 
   it("replays the steps the run planned, not what its selection matches now", async () => {
@@ -147,7 +148,7 @@ describe.each(BACKENDS)("planResume on %s", (backend) => {
       planResume({ db: store.db, project, run: first.runId }),
       planResume({ db: store.db, project, run: first.runId }),
     ]);
-    const second = await materialize({
+    const second = await executeRun({
       project,
       store,
       plan: one.plan,
@@ -156,7 +157,7 @@ describe.each(BACKENDS)("planResume on %s", (backend) => {
     });
     expect(second.status).toBe("failed");
     const late = await refusal(
-      materialize({ project, store, plan: two.plan, storageRoot, resumedFrom: first.runId }),
+      executeRun({ project, store, plan: two.plan, storageRoot, resumedFrom: first.runId }),
     );
     expect(late.code).toBe("run_not_resumable");
     expect(late.message).toContain(`already resumed by run ${second.runId}`);

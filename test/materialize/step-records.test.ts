@@ -3,8 +3,8 @@ import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { asset } from "../../src/assets/asset-definition.js";
 import { defineProject } from "../../src/assets/project-definition.js";
 import { AssetGraph } from "../../src/lineage/asset-graph.js";
+import { executeRun } from "../../src/materialize/execute-run.js";
 import { planMaterialization } from "../../src/materialize/materialization-plan.js";
-import { materialize } from "../../src/materialize/materialize.js";
 import { createTempDir } from "../helpers/temp-dir.js";
 import { BACKENDS, createTestStore, type TestStore } from "../helpers/test-store.js";
 
@@ -50,7 +50,7 @@ describe.each(BACKENDS)("step records of materialize on %s", (backend) => {
     const definition = defineProject({ assets: chain });
     const project = { definition, graph: AssetGraph.fromAssets(definition.assets) };
     const plan = planMaterialization(project.graph, { selection: "*" });
-    const result = await materialize({ project, store, plan, storageRoot: storage.path });
+    const result = await executeRun({ project, store, plan, storageRoot: storage.path });
     expect(result.status).toBe("succeeded");
 
     const counts = await sql<{ succeeded: number; inputs: number; timed: number }>`
@@ -92,7 +92,7 @@ describe.each(BACKENDS)("step records of materialize on %s", (backend) => {
     const definition = defineProject({ assets: [a, b, c] });
     const project = { definition, graph: AssetGraph.fromAssets(definition.assets) };
     const plan = planMaterialization(project.graph, { selection: "*" });
-    const result = await materialize({ project, store, plan, storageRoot: storage.path });
+    const result = await executeRun({ project, store, plan, storageRoot: storage.path });
 
     expect(result.status).toBe("failed");
     const byKey = Object.fromEntries(result.steps.map((s) => [s.assetKey, s]));

@@ -7,11 +7,12 @@ import { type AssetDefinition, asset } from "../../src/assets/asset-definition.j
 import { staticPartitions } from "../../src/assets/partitions.js";
 import { defineProject } from "../../src/assets/project-definition.js";
 import { AssetGraph } from "../../src/lineage/asset-graph.js";
+import { executeRun } from "../../src/materialize/execute-run.js";
 import {
   type PlanRequest,
   planMaterialization,
 } from "../../src/materialize/materialization-plan.js";
-import { materialize, type RunResult } from "../../src/materialize/materialize.js";
+import type { RunResult } from "../../src/materialize/run-result.js";
 import { readArrowFile } from "../../src/values/arrow-file.js";
 import { stagingDir } from "../../src/values/temp-file.js";
 import { createTempDir } from "../helpers/temp-dir.js";
@@ -43,7 +44,7 @@ describe.each(BACKENDS)("stored values on %s", (backend) => {
     const definition = defineProject({ assets });
     const graph = AssetGraph.fromAssets(definition.assets);
     const plan = planMaterialization(graph, request);
-    return materialize({ project: { definition, graph }, store, plan, storageRoot });
+    return executeRun({ project: { definition, graph }, store, plan, storageRoot });
   }
 
   async function recorded(materializationId: string) {

@@ -6,8 +6,8 @@ import { asset } from "../../src/assets/asset-definition.js";
 import { staticPartitions } from "../../src/assets/partitions.js";
 import { defineProject } from "../../src/assets/project-definition.js";
 import { AssetGraph } from "../../src/lineage/asset-graph.js";
+import { executeRun } from "../../src/materialize/execute-run.js";
 import { planMaterialization } from "../../src/materialize/materialization-plan.js";
-import { materialize } from "../../src/materialize/materialize.js";
 import { insertLedgerRows } from "../../src/store/cost-ledger.js";
 import { pruneRuns } from "../../src/store/retention.js";
 import { createTempDir } from "../helpers/temp-dir.js";
@@ -40,7 +40,7 @@ describe.each(BACKENDS)("pruneRuns on %s", (backend) => {
 
   const run = async (selection: string, partitions: string[]) => {
     const plan = planMaterialization(project.graph, { selection, partitions });
-    const result = await materialize({ project, store, plan, storageRoot: storage.path });
+    const result = await executeRun({ project, store, plan, storageRoot: storage.path });
     expect(result.status).toBe("succeeded");
     await insertLedgerRows(store.db, [
       {
@@ -198,7 +198,7 @@ describe.each(BACKENDS)("pruneRuns on %s", (backend) => {
     const chainProject = { definition: chain, graph: AssetGraph.fromAssets(chain.assets) };
     const runChain = async (selection: string) => {
       const plan = planMaterialization(chainProject.graph, { selection, partitions: [] });
-      const result = await materialize({
+      const result = await executeRun({
         project: chainProject,
         store,
         plan,

@@ -1,8 +1,5 @@
 import { rm } from "node:fs/promises";
 import type { Command } from "commander";
-import { storageRootOf } from "../../materialize/materialize.js";
-import { planResume } from "../../materialize/resume-plan.js";
-import { callsLostInFlight } from "../../store/cost-ledger.js";
 import { pruneRuns } from "../../store/retention.js";
 import { runChainSummary } from "../../store/run-chain.js";
 import {
@@ -13,13 +10,14 @@ import {
   runSteps,
 } from "../../store/run-queries.js";
 import { formatUsd } from "../../util/usd.js";
+import { storageRootOf } from "../../values/storage-path.js";
 import { removeStaleTempFiles } from "../../values/temp-file.js";
 import type { CliContext } from "../cli-context.js";
 import { writeLine } from "../cli-io.js";
 import { EXIT_FAILED, EXIT_OK } from "../exit-codes.js";
 import { parseOlderThan, parsePositiveInt, parseUsd } from "../option-parsers.js";
 import type { CommandRunner } from "../program.js";
-import { runPlan } from "../run-plan.js";
+import { resumePlan } from "../run-plan.js";
 import { formatDuration } from "../run-progress.js";
 import { outputWidth, renderTable } from "../text-table.js";
 
@@ -254,25 +252,10 @@ function registerResume(runs: Command, run: CommandRunner): void {
             ? undefined
             : parsePositiveInt(options.concurrency, "--concurrency");
         const { project, store } = await ctx.projectAndStore();
-        const resume = await planResume({
-          db: store.db,
-          project,
-          run: id,
-          ...(maxCost !== undefined ? { maxCostUsd: maxCost } : {}),
-        });
-        const lost = await callsLostInFlight(store.db, resume.run.id);
-        if (lost > 0) {
-          writeLine(
-            ctx.io.stderr,
-            `strata: run ${resume.run.id} had ${lost} call(s) in flight when it stopped; the endpoint may have billed them without strata recording the answers`,
-          );
-        }
-        const result = await runPlan(ctx, project, store, resume.plan, {
-          maxCostUsd: resume.maxCostUsd,
-          concurrency: concurrency ?? resume.concurrency,
-          noCache: resume.noCache,
+        const result = await resumePlan(ctx, project, store, id, {
+          maxCostUsd: maxCost,
+          concurrency,
           json: options.json === true,
-          resumes: { chain: resume.chain, spentUsd: resume.spentUsd },
         });
         return result.status === "succeeded" ? EXIT_OK : EXIT_FAILED;
       }),

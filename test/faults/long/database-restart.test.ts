@@ -1,6 +1,6 @@
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { RunResult } from "../../../src/materialize/materialize.js";
+import type { RunResult } from "../../../src/materialize/run-result.js";
 import { startSimulator } from "../../../src/sim/simulator.js";
 import { callsLostInFlight } from "../../../src/store/cost-ledger.js";
 import { migrate } from "../../../src/store/migrator.js";

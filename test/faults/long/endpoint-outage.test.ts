@@ -4,7 +4,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { sql } from "kysely";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { EndpointConfig, ModelConfig } from "../../../src/assets/project-definition.js";
-import type { RunResult } from "../../../src/materialize/materialize.js";
+import type { RunResult } from "../../../src/materialize/run-result.js";
 import type { SimModelBill } from "../../../src/sim/sim-ledger.js";
 import { type Simulator, startSimulator } from "../../../src/sim/simulator.js";
 import {

@@ -1,10 +1,7 @@
-import { join } from "node:path";
 import type { ProjectDefinition } from "../assets/project-definition.js";
 import { ComputeError, StrataError } from "../errors.js";
 import type { AssetGraph } from "../lineage/asset-graph.js";
 import { totalMaterializationCost } from "../store/cost-ledger.js";
-import type { RunStatus } from "../store/database.js";
-import { openPartitionLocks, runHolding } from "../store/partition-locks.js";
 import { recordRunEnd, recordRunStart } from "../store/run-records.js";
 import { StepRecordError, StepRecorder } from "../store/step-recorder.js";
 import { allowsRelaxedCommits, type Store } from "../store/store.js";
@@ -24,49 +21,22 @@ import {
   StepContext,
   type StepInference,
 } from "./run-context.js";
+import {
+  type RunEvent,
+  type RunResult,
+  type StepResult,
+  summarizeFailure,
+  ZERO_COST,
+} from "./run-result.js";
 import { StepInputs } from "./step-inputs.js";
-
-/** Statuses a step ends with. */
-export type StepStatus = "succeeded" | "failed" | "skipped" | "canceled";
-
-/** One step's outcome as the run summary, `runs show` and `--json` report it. */
-export interface StepResult {
-  readonly id: string;
-  readonly materializationId: string;
-  readonly assetKey: string;
-  readonly partitionKey: string | null;
-  readonly status: StepStatus;
-  readonly rows: number | null;
-  readonly durationMs: number | null;
-  readonly error: string | null;
-  readonly promptTokens: number;
-  readonly cachedTokens: number;
-  readonly completionTokens: number;
-  /** Exact decimal. */
-  readonly costUsd: string;
-}
-
-/** How a run ended. */
-export interface RunResult {
-  readonly runId: string;
-  readonly status: Exclude<RunStatus, "running">;
-  readonly error: string | null;
-  readonly steps: ReadonlyArray<StepResult>;
-}
-
-/** Progress of a run, for live output. */
-export type RunEvent =
-  | { readonly type: "run_started"; readonly runId: string; readonly plan: MaterializationPlan }
-  | { readonly type: "step_started"; readonly step: PlanStep }
-  | { readonly type: "step_finished"; readonly step: PlanStep; readonly result: StepResult };
 
 type ProjectRef = { readonly definition: ProjectDefinition; readonly graph: AssetGraph };
 
 /** Creates the inference runtime of one step (see the inference layer). */
 export type InferenceFactory = (step: InferenceStep) => StepInference;
 
-/** What {@link materialize} needs. */
-export interface MaterializeOptions {
+/** What {@link executeRun} needs. */
+export interface ExecuteRunOptions {
   /** `name` and `file` are recorded on the run: a resume names the project that started it. */
   readonly project: ProjectRef & { readonly name?: string; readonly file?: string };
   readonly store: Store;
@@ -89,11 +59,6 @@ export interface MaterializeOptions {
   readonly runId?: string;
 }
 
-/** Where a project keeps its Arrow files. */
-export function storageRootOf(projectDir: string): string {
-  return join(projectDir, ".strata", "storage");
-}
-
 /**
  * Runs a plan: records the run and its steps, builds each step when its upstream steps
  * succeeded, stores values as Arrow files and records each materialization with what it read.
@@ -101,47 +66,17 @@ export function storageRootOf(projectDir: string): string {
  * finish, and the run ends `failed`. Aborting `signal` ends the run `canceled` with everything
  * that finished kept.
  *
+ * This is the executor loop only: it takes no partition locks and builds no inference runtime.
+ * Runs start through the run façade (`materialize`, `resumeRun` in run-facade.ts), which does.
+ *
  * @example
- * const result = await materialize({ project, store, plan, storageRoot: storageRootOf(dir) });
+ * const result = await executeRun({ project, store, plan, storageRoot: storageRootOf(dir) });
  */
-export async function materialize(options: MaterializeOptions): Promise<RunResult> {
-  const { store, plan } = options;
+export async function executeRun(options: ExecuteRunOptions): Promise<RunResult> {
+  const { store, plan, project } = options;
   const db = store.db;
   const runId = options.runId ?? newId();
   const materializationIds = new Map(plan.steps.map((s) => [s.id, newId()]));
-  // Two runs never build one asset partition at once: take every partition's lock up front,
-  // or refuse before recording anything.
-  const locks = await openPartitionLocks(store);
-  try {
-    const busy = await locks.tryLockAll(plan.steps);
-    if (busy !== null) {
-      const holder = await runHolding(db, busy);
-      const what =
-        busy.partitionKey === null
-          ? `asset "${busy.assetKey}"`
-          : `partition "${busy.partitionKey}" of asset "${busy.assetKey}"`;
-      const who =
-        holder === undefined
-          ? "another run"
-          : `run ${holder.runId}${holder.pid === null ? "" : ` (pid ${holder.pid} on ${holder.hostname ?? "?"})`}`;
-      throw new StrataError(
-        "partition_locked",
-        `${what} is being materialized by ${who}; wait for it to finish, or select other assets or partitions`,
-      );
-    }
-    return await runLocked(options, runId, materializationIds);
-  } finally {
-    await locks.release();
-  }
-}
-
-async function runLocked(
-  options: MaterializeOptions,
-  runId: string,
-  materializationIds: ReadonlyMap<string, string>,
-): Promise<RunResult> {
-  const { store, plan, project } = options;
-  const db = store.db;
   await recordRunStart(
     db,
     {
@@ -382,28 +317,4 @@ async function runLocked(
   await swept;
   await recordRunEnd(db, runId, status, error);
   return { runId, status, error, steps };
-}
-
-const ZERO_COST = {
-  promptTokens: 0,
-  cachedTokens: 0,
-  completionTokens: 0,
-  costUsd: "0",
-} as const;
-
-function summarizeFailure(steps: ReadonlyArray<StepResult>, status: string): string {
-  const failed = steps.filter((s) => s.status === "failed");
-  const skipped = steps.filter((s) => s.status === "skipped").length;
-  const canceled = steps.filter((s) => s.status === "canceled").length;
-  const parts: string[] = [];
-  if (status === "canceled") parts.push("the run was canceled");
-  if (failed.length > 0) {
-    const first = failed[0]!;
-    parts.push(
-      `${failed.length} step${failed.length === 1 ? "" : "s"} failed (first: "${first.id}": ${first.error})`,
-    );
-  }
-  if (skipped > 0) parts.push(`${skipped} skipped`);
-  if (canceled > 0 && status !== "canceled") parts.push(`${canceled} canceled`);
-  return parts.join("; ");
 }
