@@ -2,7 +2,7 @@ import { rm } from "node:fs/promises";
 import type { Command } from "commander";
 import { storageRootOf } from "../../materialize/materialize.js";
 import { planResume } from "../../materialize/resume-plan.js";
-import { callsLostInFlight } from "../../store/cost-ledger.js";
+import { callsLostInFlight } from "../../store/ledger-queries.js";
 import { pruneRuns } from "../../store/retention.js";
 import { runChainSummary } from "../../store/run-chain.js";
 import {
