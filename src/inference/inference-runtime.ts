@@ -23,9 +23,9 @@ export const DEFAULT_MAX_CONCURRENCY = 64;
 /** Per-call timeout when the endpoint names none. */
 export const DEFAULT_TIMEOUT_MS = 120_000;
 /** How long an endpoint that cannot be reached is retried before attempts count. */
-export const DEFAULT_OUTAGE_TOLERANCE_MS = 120_000;
+export const DEFAULT_OUTAGE_TOLERANCE_MS = DEFAULT_RETRY_POLICY.outageToleranceMs;
 /** Attempts per document and model before falling back. */
-export const DEFAULT_MAX_ATTEMPTS = 5;
+export const DEFAULT_MAX_ATTEMPTS = DEFAULT_RETRY_POLICY.maxAttempts;
 
 /** A model of the project, resolved to its endpoint, client, prices and limits. */
 export interface ResolvedModel {

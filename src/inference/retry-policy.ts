@@ -20,7 +20,7 @@ export interface RetryPolicy {
   readonly refusalsBeforeGivingUp: number;
 }
 
-/** What to do after an attempt failed. */
+/** How an attempt failed, as {@link classifyFailure} sorts it and {@link nextAttempt} reads it. */
 export type AttemptFailure =
   /** Try again after a backoff (or the server's `retry-after`). */
   | {
