@@ -1,5 +1,5 @@
 import { StrataError } from "../errors.js";
-import { fromNanos, type Nanos, toNanos } from "../util/decimal.js";
+import { type Femtos, fromFemtos, toFemtos } from "../util/decimal.js";
 
 /**
  * A run's `--max-cost` as a reservation: before each call an upper-bound estimate is reserved,
@@ -12,18 +12,18 @@ import { fromNanos, type Nanos, toNanos } from "../util/decimal.js";
  * const ticket = budget.reserve(estimate); if (ticket === null) stop(); ... budget.settle(ticket, actual);
  */
 export class Budget {
-  readonly cap: Nanos | null;
-  #spent: Nanos = 0n;
-  #reserved: Nanos = 0n;
+  readonly cap: Femtos | null;
+  #spent: Femtos = 0n;
+  #reserved: Femtos = 0n;
   #exhausted = false;
 
   constructor(capUsd: string | null, spentBeforeUsd = "0") {
-    this.cap = capUsd === null ? null : toNanos(capUsd);
-    this.#spent = toNanos(spentBeforeUsd);
+    this.cap = capUsd === null ? null : toFemtos(capUsd);
+    this.#spent = toFemtos(spentBeforeUsd);
   }
 
-  /** Spent so far by this run and the runs it resumes, in nano-dollars. */
-  get spent(): Nanos {
+  /** Spent so far by this run and the runs it resumes, in femto-dollars. */
+  get spent(): Femtos {
     return this.#spent;
   }
 
@@ -33,7 +33,7 @@ export class Budget {
   }
 
   /** Reserves `estimate`; null when it would pass the cap (and from then on, every time). */
-  reserve(estimate: Nanos): Nanos | null {
+  reserve(estimate: Femtos): Femtos | null {
     if (this.cap === null) return estimate;
     if (this.#exhausted || this.#spent + this.#reserved + estimate > this.cap) {
       this.#exhausted = true;
@@ -44,17 +44,17 @@ export class Budget {
   }
 
   /** Replaces a reservation by what the call really cost (0 for a call that was not billed). */
-  settle(reservation: Nanos, actual: Nanos): void {
+  settle(reservation: Femtos, actual: Femtos): void {
     if (this.cap !== null) this.#reserved -= reservation;
     this.#spent += actual;
   }
 
   /** The error a step ends with when the budget stopped it. */
   exceededError(runId: string): StrataError {
-    const cap = this.cap === null ? "" : fromNanos(this.cap);
+    const cap = this.cap === null ? "" : fromFemtos(this.cap);
     return new StrataError(
       "budget_exceeded",
-      `the run reached its --max-cost of $${cap} (spent $${fromNanos(this.#spent)}); resume it with a higher cap: strata runs resume ${runId} --max-cost N`,
+      `the run reached its --max-cost of $${cap} (spent $${fromFemtos(this.#spent)}); resume it with a higher cap: strata runs resume ${runId} --max-cost N`,
     );
   }
 }

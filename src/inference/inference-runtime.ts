@@ -9,22 +9,23 @@ import type {
 import { StrataError } from "../errors.js";
 import { CostLedger, type CostLedgerOptions } from "../store/cost-ledger.js";
 import type { Database } from "../store/database.js";
-import { type NanoPrices, numberToPlain, toNanos } from "../util/decimal.js";
+import { pricePerMTokText, pricePerToken, type TokenPrices } from "../util/decimal.js";
 import { closestMatch } from "../util/edit-distance.js";
 import { DEFAULT_API_KEY_ENV, registerApiKeys } from "./api-keys.js";
 import { Budget } from "./budget.js";
 import { EndpointLimiter, RateBucket } from "./endpoint-limiter.js";
 import { httpTransport } from "./http-transport.js";
-import { SharedRequests } from "./shared-requests.js";
+import { DEFAULT_RETRY_POLICY, type RetryPolicy } from "./retry-policy.js";
+import { type SharedOutcome, SharedRequests } from "./shared-requests.js";
 
 /** Calls in flight per endpoint when it names none. */
 export const DEFAULT_MAX_CONCURRENCY = 64;
 /** Per-call timeout when the endpoint names none. */
 export const DEFAULT_TIMEOUT_MS = 120_000;
 /** How long an endpoint that cannot be reached is retried before attempts count. */
-export const DEFAULT_OUTAGE_TOLERANCE_MS = 120_000;
+export const DEFAULT_OUTAGE_TOLERANCE_MS = DEFAULT_RETRY_POLICY.outageToleranceMs;
 /** Attempts per document and model before falling back. */
-export const DEFAULT_MAX_ATTEMPTS = 5;
+export const DEFAULT_MAX_ATTEMPTS = DEFAULT_RETRY_POLICY.maxAttempts;
 
 /** A model of the project, resolved to its endpoint, client, prices and limits. */
 export interface ResolvedModel {
@@ -35,18 +36,18 @@ export interface ResolvedModel {
   readonly endpointURL: string;
   readonly client: OpenAI;
   readonly timeoutMs: number;
-  /** How long an unreachable endpoint is retried without counting attempts. */
-  readonly outageToleranceMs: number;
   readonly limiter: EndpointLimiter;
   readonly bucket: RateBucket;
-  readonly maxAttempts: number;
-  /** Decimal strings, per million tokens, as snapshotted on ledger rows. */
-  readonly prices: {
+  /** Attempts, backoff and outage tolerance of its calls. */
+  readonly retry: RetryPolicy;
+  /** Femto-dollars per token: what every cost of the model is computed from. */
+  readonly prices: TokenPrices;
+  /** The same prices as decimal strings per million tokens, as snapshotted on ledger rows. */
+  readonly priceSnapshot: {
     readonly input: string;
     readonly cachedInput: string;
     readonly output: string;
   };
-  readonly nanoPrices: NanoPrices;
 }
 
 /** Progress of one inference step, for progress bars. */
@@ -100,7 +101,7 @@ export class InferenceRuntime {
   readonly onProgress: ((progress: InferenceProgress) => void) | undefined;
   readonly db: Kysely<Database>;
   /** The run's calls by request hash: an identical request is sent once per run. */
-  readonly sharedRequests = new SharedRequests();
+  readonly sharedRequests = new SharedRequests<SharedOutcome>();
   readonly #project: ProjectDefinition;
   readonly #env: NodeJS.ProcessEnv;
   readonly #clients = new Map<string, OpenAI>();
@@ -222,11 +223,13 @@ export class InferenceRuntime {
       );
     }
     const price = config.price;
-    const prices = {
-      input: price === undefined ? "0" : numberToPlain(price.inputPerMTok),
+    // Exact to a billionth of a dollar per million tokens; the row snapshots the price it was
+    // priced at, so Postgres computes the same cost from it.
+    const prices: TokenPrices = {
+      input: price === undefined ? 0n : pricePerToken(price.inputPerMTok),
       cachedInput:
-        price === undefined ? "0" : numberToPlain(price.cachedInputPerMTok ?? price.inputPerMTok),
-      output: price === undefined ? "0" : numberToPlain(price.outputPerMTok),
+        price === undefined ? 0n : pricePerToken(price.cachedInputPerMTok ?? price.inputPerMTok),
+      output: price === undefined ? 0n : pricePerToken(price.outputPerMTok),
     };
     const client = this.#client(config.endpoint, endpoint);
     return {
@@ -236,15 +239,18 @@ export class InferenceRuntime {
       endpointURL: redactUrl(client.baseURL),
       client,
       timeoutMs: endpoint.timeoutMs ?? DEFAULT_TIMEOUT_MS,
-      outageToleranceMs: endpoint.outageToleranceMs ?? DEFAULT_OUTAGE_TOLERANCE_MS,
       limiter: this.#limiter(config.endpoint, endpoint),
       bucket: new RateBucket({ rpm: config.rpm, tpm: config.tpm }),
-      maxAttempts: config.maxAttempts ?? DEFAULT_MAX_ATTEMPTS,
+      retry: Object.freeze({
+        ...DEFAULT_RETRY_POLICY,
+        maxAttempts: config.maxAttempts ?? DEFAULT_MAX_ATTEMPTS,
+        outageToleranceMs: endpoint.outageToleranceMs ?? DEFAULT_OUTAGE_TOLERANCE_MS,
+      }),
       prices,
-      nanoPrices: {
-        input: toNanos(prices.input),
-        cachedInput: toNanos(prices.cachedInput),
-        output: toNanos(prices.output),
+      priceSnapshot: {
+        input: pricePerMTokText(prices.input),
+        cachedInput: pricePerMTokText(prices.cachedInput),
+        output: pricePerMTokText(prices.output),
       },
     };
   }

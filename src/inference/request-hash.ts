@@ -24,18 +24,3 @@ export function canonicalJson(value: unknown): string {
     .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
   return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonicalJson(v)}`).join(",")}}`;
 }
-
-/**
- * The params a request is sent and hashed with: the spec's `params` less the fields strata sets
- * itself (`model`, `messages`, `stream`). The fan-out and the dry run's estimate both use it, so
- * that they name a request by the same hash.
- *
- * @example
- * requestParams({ max_tokens: 16, stream: true }); // { max_tokens: 16 }
- */
-export function requestParams(
-  params: Readonly<Record<string, unknown>> | undefined,
-): Record<string, unknown> {
-  const { model: _model, messages: _messages, stream: _stream, ...rest } = params ?? {};
-  return rest;
-}

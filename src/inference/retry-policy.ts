@@ -1,7 +1,26 @@
 import { APIConnectionError, APIConnectionTimeoutError, APIError, APIUserAbortError } from "openai";
+import { fullJitterBackoffMs } from "../util/backoff.js";
 import { redactSecrets } from "../util/redactor.js";
 
-/** What to do after an attempt failed. */
+/**
+ * How the calls of a model are retried, as data: attempts, the backoff between them, how long an
+ * endpoint that went away is waited for, and how soon one that never answered is given up on.
+ * {@link nextAttempt} reads it; the loop that sleeps and calls does what it says.
+ */
+export interface RetryPolicy {
+  /** Attempts of one document on one model before it falls back to the next model. */
+  readonly maxAttempts: number;
+  /** The ceiling of the first backoff; it doubles with each failed attempt... */
+  readonly backoffBaseMs: number;
+  /** ...up to this. */
+  readonly backoffCapMs: number;
+  /** How long an endpoint that answered and went away is retried without counting attempts. */
+  readonly outageToleranceMs: number;
+  /** Connection failures in a step after which an endpoint that never answered is given up on. */
+  readonly refusalsBeforeGivingUp: number;
+}
+
+/** How an attempt failed, as {@link classifyFailure} sorts it and {@link nextAttempt} reads it. */
 export type AttemptFailure =
   /** Try again after a backoff (or the server's `retry-after`). */
   | {
@@ -30,7 +49,7 @@ const RETRYABLE_STATUS = new Set([408, 409, 429]);
  * without the process's secrets (an endpoint may echo the API key it was sent).
  *
  * @example
- * const failure = classifyFailure(error); if (failure.kind === "retry") await sleep(backoffMs(attempt));
+ * const next = nextAttempt(policy, { attempt, outageRetries: 0 }, classifyFailure(error));
  */
 export function classifyFailure(error: unknown): AttemptFailure {
   const failure = classify(error);
@@ -124,16 +143,6 @@ export function retryAfterMs(headers: Headers | undefined, now = Date.now()): nu
   return Number.isNaN(date) ? null : honouredDelayMs(Math.max(0, date - now));
 }
 
-/** Exponential backoff with full jitter: uniform in [0, min(cap, base × 2^attempt)). */
-export function backoffMs(
-  attempt: number,
-  baseMs = 250,
-  capMs = 20_000,
-  random = Math.random,
-): number {
-  return random() * Math.min(capMs, baseMs * 2 ** Math.max(0, attempt - 1));
-}
-
 /** Parses OpenAI's reset durations (`1s`, `6m0s`, `250ms`, `1h2m3.5s`) into milliseconds. */
 export function parseResetDuration(value: string | null): number | null {
   if (value === null || value === "") return null;
@@ -157,6 +166,102 @@ export function parseResetDuration(value: string | null): number | null {
  */
 export const REFUSALS_BEFORE_GIVING_UP = 3;
 
+/**
+ * The policy of a model whose project sets nothing: 5 attempts, backoff from 250 ms up to 20 s,
+ * two minutes of outage tolerance.
+ */
+export const DEFAULT_RETRY_POLICY: RetryPolicy = Object.freeze({
+  maxAttempts: 5,
+  backoffBaseMs: 250,
+  backoffCapMs: 20_000,
+  outageToleranceMs: 120_000,
+  refusalsBeforeGivingUp: REFUSALS_BEFORE_GIVING_UP,
+});
+
+/** Where a call stands when an attempt failed, for {@link nextAttempt}. */
+export interface AttemptState {
+  /** The attempt that failed, from 1; outage retries do not count. */
+  readonly attempt: number;
+  /** Outage retries of this call before this failure. */
+  readonly outageRetries: number;
+  /**
+   * The endpoint's side, read only when the attempt could not reach it (reading it counts a
+   * refusal and starts the outage clock): without it such a failure is retried as any other.
+   */
+  readonly outage?: {
+    /** The endpoint has answered a call in this run (it was up and went away). */
+    readonly answered: boolean;
+    /** Connection failures in this step while it has not answered, this one included. */
+    readonly refusals: number;
+    /** How long the endpoint has been unreachable (its outage clock). */
+    readonly downMs: number;
+  };
+}
+
+/** Why a call is not tried again on its model. */
+export type GiveUpReason =
+  /** The run was canceled. */
+  | "canceled"
+  /** The account is out of quota. */
+  | "quota"
+  /** The request will not succeed on this model (a 400, a refusal...). */
+  | "final"
+  /** The endpoint never answered in this run: its server is not running or its URL is wrong. */
+  | "refused"
+  /** The endpoint went away for longer than the outage tolerance. */
+  | "down"
+  /** Every attempt failed. */
+  | "attempts";
+
+/** What to do after a failed attempt: wait and try again, or give up on this model. */
+export type NextAttempt =
+  | { readonly kind: "retry"; readonly delayMs: number; readonly countsAsAttempt: boolean }
+  | { readonly kind: "give-up"; readonly reason: GiveUpReason };
+
+/**
+ * The retry decision after a failed attempt, a pure function of the policy, the call's state
+ * and the failure: canceled, quota and final failures give up at once; an unreachable endpoint
+ * follows the outage clock ({@link unreachableVerdict}); any other failure is retried after the
+ * server's `retry-after` (when it is one to honour, see {@link honouredDelayMs}) or a full-jitter
+ * backoff, until the policy's attempts are spent.
+ *
+ * @example
+ * nextAttempt(DEFAULT_RETRY_POLICY, { attempt: 1, outageRetries: 0 }, { kind: "retry", reason: "503", retryAfterMs: 2_000, throttled: false });
+ * // { kind: "retry", delayMs: 2000, countsAsAttempt: true }
+ */
+export function nextAttempt(
+  policy: RetryPolicy,
+  state: AttemptState,
+  failure: AttemptFailure,
+  random: () => number = Math.random,
+): NextAttempt {
+  if (failure.kind === "aborted") return giveUp("canceled");
+  if (failure.kind === "quota" || failure.kind === "final") return giveUp(failure.kind);
+  const lastAttempt = state.attempt >= policy.maxAttempts;
+  if (failure.unreachable === true && state.outage !== undefined) {
+    const verdict = unreachableVerdict(
+      {
+        ...state.outage,
+        lastAttempt,
+        outageToleranceMs: policy.outageToleranceMs,
+        outageRetries: state.outageRetries + 1,
+        refusalsBeforeGivingUp: policy.refusalsBeforeGivingUp,
+      },
+      random,
+    );
+    return verdict.kind === "retry" ? verdict : giveUp(verdict.kind);
+  }
+  if (lastAttempt) return giveUp("attempts");
+  const delayMs =
+    honouredDelayMs(failure.retryAfterMs) ??
+    fullJitterBackoffMs(state.attempt, policy.backoffBaseMs, policy.backoffCapMs, random);
+  return { kind: "retry", delayMs, countsAsAttempt: true };
+}
+
+function giveUp(reason: GiveUpReason): NextAttempt {
+  return { kind: "give-up", reason };
+}
+
 /** Where an endpoint that could not be reached stands, for {@link unreachableVerdict}. */
 export interface UnreachableState {
   /** The endpoint has answered a call in this run (it was up and went away). */
@@ -170,6 +275,8 @@ export interface UnreachableState {
   readonly outageToleranceMs: number;
   /** Outage retries of this call so far, this one included. */
   readonly outageRetries: number;
+  /** Refusals after which it is given up on (default {@link REFUSALS_BEFORE_GIVING_UP}). */
+  readonly refusalsBeforeGivingUp?: number;
 }
 
 /**
@@ -190,18 +297,18 @@ export function unreachableVerdict(
   | { readonly kind: "refused" }
   | { readonly kind: "down" } {
   if (!state.answered) {
-    if (state.lastAttempt || state.refusals >= REFUSALS_BEFORE_GIVING_UP)
-      return { kind: "refused" };
+    const limit = state.refusalsBeforeGivingUp ?? REFUSALS_BEFORE_GIVING_UP;
+    if (state.lastAttempt || state.refusals >= limit) return { kind: "refused" };
     return {
       kind: "retry",
-      delayMs: backoffMs(state.refusals, 100, 1_000, random),
+      delayMs: fullJitterBackoffMs(state.refusals, 100, 1_000, random),
       countsAsAttempt: true,
     };
   }
   if (state.downMs >= state.outageToleranceMs) return { kind: "down" };
   return {
     kind: "retry",
-    delayMs: backoffMs(Math.min(state.outageRetries, 5), 250, 5_000, random),
+    delayMs: fullJitterBackoffMs(Math.min(state.outageRetries, 5), 250, 5_000, random),
     countsAsAttempt: false,
   };
 }

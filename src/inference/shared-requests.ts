@@ -1,20 +1,20 @@
+import type { InferenceFailure } from "./inference-failure.js";
+
 /**
  * What became of the one call a run made for a request, as the documents sharing it see it: its
- * answer and the ledger row that paid for it, or why it failed (`failed`: this model failed for
- * good, the next model of the chain may try; `stop`: nothing more is tried).
+ * answer and the ledger row that paid for it, or the failure that ended it (which says whether
+ * the next model of the chain may try).
  */
 export type SharedOutcome =
   | { readonly kind: "answered"; readonly id: number; readonly text: string }
-  | { readonly kind: "failed" | "stop"; readonly error: string };
+  | { readonly kind: "failed"; readonly failure: InferenceFailure };
 
 /**
  * The settlement of a call begun with {@link SharedRequests.begin}: its outcome (or a promise of
  * it), or `undefined` when the call was abandoned (canceled) and a sharing document must make it
  * itself.
  */
-export type SettleSharedCall = (
-  outcome: SharedOutcome | Promise<SharedOutcome> | undefined,
-) => void;
+export type SettleSharedCall<T = SharedOutcome> = (outcome: T | Promise<T> | undefined) => void;
 
 /**
  * One run's calls by request hash, so that identical requests are sent once per run: the first
@@ -30,12 +30,15 @@ export type SettleSharedCall = (
  * const call = shared.get(hash);              // a call to wait for, or undefined: make it
  * const settle = shared.begin(hash);  ...  settle({ kind: "answered", id, text });
  * release();                                  // when the step is done and its ledger flushed
+ *
+ * The outcome type `T` is the run's {@link SharedOutcome}; the registry itself only tells an
+ * outcome from an abandoned call (`undefined`).
  */
-export class SharedRequests {
+export class SharedRequests<T = unknown> {
   /** Per request hash, how many documents of the running steps make the request. */
   readonly #holders = new Map<string, number>();
   /** The call of each request: in flight (a promise), or its outcome once settled. */
-  readonly #calls = new Map<string, Promise<SharedOutcome | undefined> | SharedOutcome>();
+  readonly #calls = new Map<string, Promise<T | undefined> | T>();
 
   /**
    * Keeps the calls of `hashes` (a step's documents' requests, repeats included) until the
@@ -60,14 +63,14 @@ export class SharedRequests {
   }
 
   /** The call this run makes or made for `hash`: undefined when there is none to wait for. */
-  get(hash: string): Promise<SharedOutcome | undefined> | SharedOutcome | undefined {
+  get(hash: string): Promise<T | undefined> | T | undefined {
     return this.#calls.get(hash);
   }
 
   /** Registers the call of `hash` that the caller is about to make; settle it when done. */
-  begin(hash: string): SettleSharedCall {
-    let resolve!: (outcome: SharedOutcome | Promise<SharedOutcome> | undefined) => void;
-    const call = new Promise<SharedOutcome | undefined>((r) => {
+  begin(hash: string): SettleSharedCall<T> {
+    let resolve!: (outcome: T | Promise<T> | undefined) => void;
+    const call = new Promise<T | undefined>((r) => {
       resolve = r;
     });
     if (this.#holders.has(hash)) this.#calls.set(hash, call);

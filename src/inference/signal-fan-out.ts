@@ -38,3 +38,20 @@ export class SignalFanOut {
     return { signal: controller.signal, release: () => this.#children.delete(controller) };
   }
 }
+
+const FAN_OUTS = new WeakMap<AbortSignal, SignalFanOut>();
+
+/**
+ * The one {@link SignalFanOut} of a signal (a step's), shared by every call made under it.
+ *
+ * @example
+ * const call = signalFanOut(step.signal).child();
+ */
+export function signalFanOut(signal: AbortSignal): SignalFanOut {
+  let fanOut = FAN_OUTS.get(signal);
+  if (fanOut === undefined) {
+    fanOut = new SignalFanOut(signal);
+    FAN_OUTS.set(signal, fanOut);
+  }
+  return fanOut;
+}

@@ -1,13 +1,13 @@
 import type { InferResultRow, InferSpec } from "../assets/asset-context.js";
 import type { ProjectDefinition } from "../assets/project-definition.js";
 import { StrataError } from "../errors.js";
+import { buildRequest, requestParams } from "../inference/inference-request.js";
 import { InferenceRuntime } from "../inference/inference-runtime.js";
-import { requestHash, requestParams } from "../inference/request-hash.js";
 import { loadTokenEstimator, outputCeiling } from "../inference/token-estimate.js";
 import type { AssetGraph } from "../lineage/asset-graph.js";
-import { findCachedAnswers } from "../store/cost-ledger.js";
+import { findCachedAnswers } from "../store/ledger-queries.js";
 import type { Store } from "../store/store.js";
-import { addDecimals, callCostNanos, fromNanos, type Nanos } from "../util/decimal.js";
+import { addDecimals, callCost, fromFemtos } from "../util/decimal.js";
 import { newId } from "../util/ids.js";
 import { normalizeComputeResult } from "../values/compute-result.js";
 import type { MaterializationPlan, PlanStep } from "./materialization-plan.js";
@@ -139,7 +139,8 @@ async function estimateInfer<I, O>(
   const params = requestParams(spec.params);
   const estimator = await loadTokenEstimator();
   const messages = items.map((item) => spec.messages(item));
-  const hashes = messages.map((m) => requestHash(model.name, m, params));
+  // Named as the fan-out names the request it sends, so the ledger's answers are found.
+  const hashes = messages.map((m) => buildRequest(model.name, m, params).hash);
   const cached = noCache ? new Map() : await findCachedAnswers(runtime.db, hashes);
   let promptTokens = 0;
   let calls = 0;
@@ -151,22 +152,16 @@ async function estimateInfer<I, O>(
     promptTokens += estimator.promptTokens(m);
   });
   const ceiling = outputCeiling(params) * calls;
-  const low: Nanos = callCostNanos(
-    { prompt: promptTokens, cached: 0, completion: 0 },
-    model.nanoPrices,
-  );
-  const high: Nanos = callCostNanos(
-    { prompt: promptTokens, cached: 0, completion: ceiling },
-    model.nanoPrices,
-  );
+  const low = callCost({ prompt: promptTokens, cached: 0, completion: 0 }, model.prices);
+  const high = callCost({ prompt: promptTokens, cached: 0, completion: ceiling }, model.prices);
   return {
     models: [spec.model, ...(spec.fallback ?? [])],
     documents: items.length,
     cacheHits: items.length - calls,
     promptTokens,
     outputTokenCeiling: ceiling,
-    costLowUsd: fromNanos(low),
-    costHighUsd: fromNanos(high),
+    costLowUsd: fromFemtos(low),
+    costHighUsd: fromFemtos(high),
   };
 }
 

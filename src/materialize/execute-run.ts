@@ -1,7 +1,7 @@
 import type { ProjectDefinition } from "../assets/project-definition.js";
 import { ComputeError, StrataError } from "../errors.js";
 import type { AssetGraph } from "../lineage/asset-graph.js";
-import { totalMaterializationCost } from "../store/cost-ledger.js";
+import { totalMaterializationCost } from "../store/ledger-queries.js";
 import { recordRunEnd, recordRunStart } from "../store/run-records.js";
 import { StepRecordError, StepRecorder } from "../store/step-recorder.js";
 import { allowsRelaxedCommits, type Store } from "../store/store.js";

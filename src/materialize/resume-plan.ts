@@ -4,7 +4,7 @@ import type { AssetGraph } from "../lineage/asset-graph.js";
 import type { Database } from "../store/database.js";
 import { plannedSteps, resumesOf, runChain, spentByRuns } from "../store/run-chain.js";
 import { findRun, type RunSummary, succeededInRunChain } from "../store/run-queries.js";
-import { toNanos } from "../util/decimal.js";
+import { toFemtos } from "../util/decimal.js";
 import {
   type MaterializationPlan,
   planSteps,
@@ -80,7 +80,7 @@ export async function planResume(request: ResumeRequest): Promise<ResumePlan> {
   }
 
   const spentUsd = await spentByRuns(db, chain);
-  if (request.maxCostUsd !== undefined && toNanos(request.maxCostUsd) < toNanos(spentUsd)) {
+  if (request.maxCostUsd !== undefined && toFemtos(request.maxCostUsd) < toFemtos(spentUsd)) {
     throw new StrataError(
       "bad_usage",
       `--max-cost $${request.maxCostUsd} is less than the $${spentUsd} that run ${run.id}${chain.length > 1 ? " and the runs it resumes" : ""} spent already; the cap covers every resume of a run, so give more than $${spentUsd}`,

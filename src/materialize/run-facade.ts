@@ -151,7 +151,7 @@ export async function resumeRun(options: ResumeRunOptions): Promise<MaterializeR
   await syncProjectCatalog(store, project);
   const [{ planResume }, { callsLostInFlight }] = await Promise.all([
     import("./resume-plan.js"),
-    import("../store/cost-ledger.js"),
+    import("../store/ledger-queries.js"),
   ]);
   const resume = await planResume({
     db: store.db,

@@ -10,14 +10,6 @@ import {
   writeRowByRow,
 } from "./ledger-rows.js";
 
-// The ledger's queries live in ledger-queries.ts; exported here too for the modules that read
-// them from the writer's module.
-export {
-  type CachedAnswer,
-  callsLostInFlight,
-  findCachedAnswers,
-  totalMaterializationCost,
-} from "./ledger-queries.js";
 export { insertLedgerRows, type LedgerEntry } from "./ledger-rows.js";
 
 /** Rows one ledger write carries at most, when the options name no other bound. */

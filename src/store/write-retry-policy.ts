@@ -1,4 +1,6 @@
 // How the store's writers (src/store/group-commit.ts) retry a failed write.
+import { fullJitterBackoffMs } from "../util/backoff.js";
+
 /** How a failed write is retried: a number of attempts, with exponential backoff and full jitter. */
 export interface WriteRetryPolicy {
   /** Attempts of one write before it fails for good (at least 1). */
@@ -33,5 +35,5 @@ export function writeRetryDelayMs(
   failedAttempts: number,
   random: () => number = Math.random,
 ): number {
-  return random() * Math.min(policy.capMs, policy.baseMs * 2 ** Math.max(0, failedAttempts - 1));
+  return fullJitterBackoffMs(failedAttempts, policy.baseMs, policy.capMs, random);
 }

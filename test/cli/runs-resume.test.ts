@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from "vitest";
-import { addDecimals, toNanos } from "../../src/util/decimal.js";
+import { addDecimals, toFemtos } from "../../src/util/decimal.js";
 import {
   createInferenceProject,
   type InferenceProject,
@@ -130,7 +130,7 @@ describe("strata runs resume", CLI_TEST_OPTIONS, () => {
       const second = parseStdout<MaterializeJson>(again);
       expect(second.status).toBe("budget_exceeded");
       const spent = addDecimals([first.costUsd, second.costUsd]);
-      expect(toNanos(spent)).toBeLessThanOrEqual(toNanos(cap));
+      expect(toFemtos(spent)).toBeLessThanOrEqual(toFemtos(cap));
 
       const shown = await show(p, second.runId);
       expect(shown.resumedFrom).toBe(first.runId);

@@ -3,7 +3,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { RunResult } from "../../src/materialize/run-result.js";
 import { startSimulator } from "../../src/sim/simulator.js";
-import { callsLostInFlight } from "../../src/store/cost-ledger.js";
+import { callsLostInFlight } from "../../src/store/ledger-queries.js";
 import { migrate } from "../../src/store/migrator.js";
 import { openPostgresStore, type Store } from "../../src/store/store.js";
 import {

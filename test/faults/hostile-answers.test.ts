@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { sql } from "kysely";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { RunResult } from "../../src/materialize/run-result.js";
-import { findCachedAnswers } from "../../src/store/cost-ledger.js";
+import { findCachedAnswers } from "../../src/store/ledger-queries.js";
 import { tableToRows } from "../../src/values/arrow-decoder.js";
 import { readArrowFile } from "../../src/values/arrow-file.js";
 import { type FaultDoc, faultDocs, pipelineAssets, runAssets } from "../helpers/fault-run.js";

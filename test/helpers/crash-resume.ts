@@ -3,7 +3,7 @@ import { expect } from "vitest";
 import { SeededRandom } from "../../src/sim/seeded-random.js";
 import type { SimModelBill } from "../../src/sim/sim-ledger.js";
 import { type Simulator, startSimulator } from "../../src/sim/simulator.js";
-import { callsLostInFlight } from "../../src/store/cost-ledger.js";
+import { callsLostInFlight } from "../../src/store/ledger-queries.js";
 import {
   embeddedDataDir,
   openEmbeddedStore,

@@ -1,8 +1,13 @@
 import { describe, expect, it } from "vitest";
 import {
+  type AttemptFailure,
+  type AttemptState,
+  DEFAULT_RETRY_POLICY,
   honouredDelayMs,
   MAX_SERVER_DELAY_MS,
+  nextAttempt,
   REFUSALS_BEFORE_GIVING_UP,
+  type RetryPolicy,
   retryAfterMs,
   type UnreachableState,
   unreachableVerdict,
@@ -107,5 +112,105 @@ describe("unreachableVerdict", () => {
     });
     // the outage is waited out however many attempts the call had left
     expect(unreachableVerdict(state({ answered: true, lastAttempt: true })).kind).toBe("retry");
+  });
+});
+
+describe("nextAttempt", () => {
+  const policy: RetryPolicy = { ...DEFAULT_RETRY_POLICY, maxAttempts: 3 };
+  const at = (attempt: number, over: Partial<AttemptState> = {}): AttemptState => ({
+    attempt,
+    outageRetries: 0,
+    ...over,
+  });
+  const transient = (over: Partial<Extract<AttemptFailure, { kind: "retry" }>> = {}) =>
+    ({ kind: "retry", reason: "503 busy", retryAfterMs: null, throttled: false, ...over }) as const;
+  const noJitter = () => 1;
+
+  it("gives up at once on a cancellation, an empty quota and a final failure", () => {
+    expect(nextAttempt(policy, at(1), { kind: "aborted", reason: "canceled" })).toEqual({
+      kind: "give-up",
+      reason: "canceled",
+    });
+    expect(nextAttempt(policy, at(1), { kind: "quota", reason: "429 quota" })).toEqual({
+      kind: "give-up",
+      reason: "quota",
+    });
+    expect(nextAttempt(policy, at(1), { kind: "final", reason: "400 bad" })).toEqual({
+      kind: "give-up",
+      reason: "final",
+    });
+  });
+
+  it("retries a transient failure with a full-jitter backoff that doubles up to its cap", () => {
+    const delays = [1, 2, 3].map(
+      (attempt) =>
+        nextAttempt(
+          { ...policy, maxAttempts: 10, backoffBaseMs: 100, backoffCapMs: 300 },
+          at(attempt),
+          transient(),
+          noJitter,
+        ) as { delayMs: number; countsAsAttempt: boolean },
+    );
+    expect(delays.map((d) => d.delayMs)).toEqual([100, 200, 300]);
+    expect(delays.every((d) => d.countsAsAttempt)).toBe(true);
+    const jittered = nextAttempt(policy, at(2), transient(), () => 0.25);
+    expect(jittered).toEqual({ kind: "retry", delayMs: 125, countsAsAttempt: true });
+  });
+
+  it("waits what the server asked for instead, up to a minute", () => {
+    expect(nextAttempt(policy, at(1), transient({ retryAfterMs: 2_000 }), noJitter)).toEqual({
+      kind: "retry",
+      delayMs: 2_000,
+      countsAsAttempt: true,
+    });
+    const dayLong = nextAttempt(policy, at(1), transient({ retryAfterMs: 86_400_000 }), noJitter);
+    expect(dayLong).toEqual({ kind: "retry", delayMs: 250, countsAsAttempt: true });
+  });
+
+  it("gives up when the policy's attempts are spent", () => {
+    expect(nextAttempt(policy, at(3), transient({ retryAfterMs: 10 }))).toEqual({
+      kind: "give-up",
+      reason: "attempts",
+    });
+    expect(nextAttempt({ ...policy, maxAttempts: 1 }, at(1), transient())).toEqual({
+      kind: "give-up",
+      reason: "attempts",
+    });
+  });
+
+  it("follows the outage clock for an endpoint it cannot reach", () => {
+    const unreachable = transient({ unreachable: true });
+    const wentAway = { answered: true, refusals: 0, downMs: 60_000 };
+    // an outage is waited out without using attempts, even at the last one
+    expect(
+      nextAttempt(policy, at(3, { outage: wentAway, outageRetries: 9 }), unreachable, noJitter),
+    ).toEqual({ kind: "retry", delayMs: 4_000, countsAsAttempt: false });
+    expect(
+      nextAttempt(
+        { ...policy, outageToleranceMs: 60_000 },
+        at(1, { outage: wentAway }),
+        unreachable,
+      ),
+    ).toEqual({ kind: "give-up", reason: "down" });
+    // one that never answered is given up on after the policy's refusals
+    const neverAnswered = { answered: false, refusals: 2, downMs: 0 };
+    expect(nextAttempt(policy, at(1, { outage: neverAnswered }), unreachable).kind).toBe("retry");
+    expect(
+      nextAttempt(
+        { ...policy, refusalsBeforeGivingUp: 2 },
+        at(1, { outage: neverAnswered }),
+        unreachable,
+      ),
+    ).toEqual({ kind: "give-up", reason: "refused" });
+  });
+
+  it("retries a failure to reach the endpoint as any other when the outage state is not given", () => {
+    const unreachable = transient({ unreachable: true });
+    expect(nextAttempt(policy, at(1), unreachable, noJitter)).toEqual({
+      kind: "retry",
+      delayMs: 250,
+      countsAsAttempt: true,
+    });
+    expect(nextAttempt(policy, at(3), unreachable).kind).toBe("give-up");
   });
 });

@@ -9,7 +9,7 @@ import {
   startSimulator,
   staticPartitions,
 } from "../../src/index.js";
-import { toNanos } from "../../src/util/decimal.js";
+import { toFemtos } from "../../src/util/decimal.js";
 import { createTempDir } from "../helpers/temp-dir.js";
 import { BACKENDS, createTestStore, type TestStore } from "../helpers/test-store.js";
 
@@ -69,11 +69,12 @@ function billSince(sim: Simulator, before: Bill): Bill {
   };
 }
 
-/** What a bill costs at {@link PRICE}, in nano-USD. */
-function billNanos(bill: Bill): bigint {
+/** What a bill costs at {@link PRICE}, in femto-USD (10⁻¹⁵ USD). */
+function billFemtos(bill: Bill): bigint {
   const { promptTokens, cachedTokens, completionTokens } = bill;
   // nano-USD per token: $0.15/MTok = 150 n$, $0.075/MTok = 75 n$, $0.60/MTok = 600 n$
-  return BigInt((promptTokens - cachedTokens) * 150 + cachedTokens * 75 + completionTokens * 600);
+  const nanos = (promptTokens - cachedTokens) * 150 + cachedTokens * 75 + completionTokens * 600;
+  return BigInt(nanos) * 1_000_000n;
 }
 
 describe("materialize (the public run façade)", () => {
@@ -110,8 +111,8 @@ describe("materialize (the public run façade)", () => {
     expect(analyses?.completionTokens).toBe(bill.completionTokens);
     expect(bill.completionTokens).toBeGreaterThan(0);
     // exact: the ledger's decimal cost is the simulator's bill at the model's prices
-    expect(toNanos(analyses?.costUsd ?? "")).toBe(billNanos(bill));
-    expect(toNanos(result.costUsd)).toBe(billNanos(bill));
+    expect(toFemtos(analyses?.costUsd ?? "")).toBe(billFemtos(bill));
+    expect(toFemtos(result.costUsd)).toBe(billFemtos(bill));
 
     const docs = await result.values.get("raw/documents");
     expect(docs).toEqual(

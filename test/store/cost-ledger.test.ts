@@ -1,12 +1,7 @@
 import { sql } from "kysely";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import {
-  CostLedger,
-  callsLostInFlight,
-  findCachedAnswers,
-  insertLedgerRows,
-  type LedgerEntry,
-} from "../../src/store/cost-ledger.js";
+import { CostLedger, insertLedgerRows, type LedgerEntry } from "../../src/store/cost-ledger.js";
+import { callsLostInFlight, findCachedAnswers } from "../../src/store/ledger-queries.js";
 import { registerSecret } from "../../src/util/redactor.js";
 import { BACKENDS, type Backend, createTestStore, type TestStore } from "../helpers/test-store.js";
 

@@ -2,7 +2,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { RunResult } from "../../../src/materialize/run-result.js";
 import { startSimulator } from "../../../src/sim/simulator.js";
-import { callsLostInFlight } from "../../../src/store/cost-ledger.js";
+import { callsLostInFlight } from "../../../src/store/ledger-queries.js";
 import { migrate } from "../../../src/store/migrator.js";
 import { openPostgresStore, type Store } from "../../../src/store/store.js";
 import {
