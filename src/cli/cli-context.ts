@@ -73,7 +73,7 @@ export class CliContext {
       import("../inference/api-keys.js"),
       import("./unpriced-models.js"),
     ]).then(async ([{ loadProject }, { registerApiKeys }, { warnUnpricedModels }]) => {
-      const project = await loadProject(this.projectFile);
+      const project = await loadProject(this.projectFile, { env: this.io.env });
       registerApiKeys(project.definition, this.io.env);
       warnUnpricedModels(project.definition, this.io.stderr);
       return project;

@@ -112,6 +112,12 @@ function upToDateOutput(manifestFile: string): string | undefined {
   return keyOf(manifest.inputs, esbuild) === manifest.key ? output : undefined;
 }
 
+/**
+ * Builds of this process in flight. esbuild's service is one child process for all of them, and
+ * stopping it abandons every pending build: the last build to finish stops it.
+ */
+let compiling = 0;
+
 /** Bundles `entry` with esbuild, writes it and its manifest; undefined when that fails. */
 async function compileProject(entry: string, manifestFile: string): Promise<string | undefined> {
   const esbuild = await loadEsbuild();
@@ -119,6 +125,7 @@ async function compileProject(entry: string, manifestFile: string): Promise<stri
   const cacheDir = dirname(manifestFile);
   const commonJs = isCommonJs(entry);
   let result: Awaited<ReturnType<Esbuild["build"]>>;
+  compiling++;
   try {
     result = await esbuild.build({
       entryPoints: [entry],
@@ -149,7 +156,7 @@ async function compileProject(entry: string, manifestFile: string): Promise<stri
   } catch {
     return undefined; // tsx loads it and reports the problem
   } finally {
-    esbuild.stop?.();
+    if (--compiling === 0) esbuild.stop?.();
   }
   const inputs = Object.keys(result.metafile.inputs).map((p) => resolve(dirname(entry), p));
   inputs.push(...configFiles(dirname(entry)));

@@ -22,16 +22,25 @@ export interface LoadedProject {
 
 const TS_EXTENSIONS = new Set([".ts", ".mts", ".cts", ".tsx"]);
 
+/** Options of {@link loadProject}. */
+export interface LoadProjectOptions {
+  /** The environment the project runs in, for `OPENAI_BASE_URL` (default `process.env`). */
+  readonly env?: NodeJS.ProcessEnv;
+}
+
 /**
  * Imports a `strata.config.ts` (compiled by esbuild and cached, see project-cache.ts; else
  * through tsx) or `.js`/`.mjs` file, checks its default export and validates the project (with
- * this process's environment, for `OPENAI_BASE_URL`); every
- * failure is a {@link StrataError} with exit code 2.
+ * the environment it runs in, for `OPENAI_BASE_URL`); every failure is a {@link StrataError}
+ * with exit code 2.
  *
  * @example
- * const project = await loadProject("/srv/app/strata.config.ts");
+ * const project = await loadProject("/srv/app/strata.config.ts", { env: process.env });
  */
-export async function loadProject(file: string): Promise<LoadedProject> {
+export async function loadProject(
+  file: string,
+  options: LoadProjectOptions = {},
+): Promise<LoadedProject> {
   if (!existsSync(file)) {
     throw new StrataError(
       "project_load",
@@ -59,7 +68,7 @@ export async function loadProject(file: string): Promise<LoadedProject> {
         : `project file "${file}" exports ${describe(definition)} by default, not a project; export defineProject({ assets: [...] })`,
     );
   }
-  validateProject(definition, { env: process.env });
+  validateProject(definition, { env: options.env ?? process.env });
   const dir = dirname(file);
   return {
     file,

@@ -12,7 +12,7 @@ import {
   openPostgresStore,
   type Store,
 } from "../../src/store/store.js";
-import { CLI_PATH, type CliResult, runCliProcess } from "../helpers/run-cli.js";
+import { CLI_PATH, type CliResult, runCliInProcess, runCliProcess } from "../helpers/run-cli.js";
 import { createTempDir } from "../helpers/temp-dir.js";
 import { BACKENDS, type Backend, createTestDatabase } from "../helpers/test-store.js";
 
@@ -61,7 +61,7 @@ async function createDbFixture(backend: Backend): Promise<DbFixture> {
     return {
       dir,
       location: new RegExp(`^embedded database at ${escapeRegExp(embeddedDataDir(dir))}$`),
-      cli: (args, env) => runCliProcess(args, { cwd: dir, env }),
+      cli: (args, env) => runCliInProcess(args, { cwd: dir, env }),
       open: () => openEmbeddedStore(embeddedDataDir(dir)),
       dispose: temp.remove,
     };
@@ -71,7 +71,8 @@ async function createDbFixture(backend: Backend): Promise<DbFixture> {
   return {
     dir,
     location: new RegExp(`^Postgres at [^ ]+:\\d+/${escapeRegExp(name)}$`),
-    cli: (args, env) => runCliProcess(["--database-url", database.url, ...args], { cwd: dir, env }),
+    cli: (args, env) =>
+      runCliInProcess(["--database-url", database.url, ...args], { cwd: dir, env }),
     open: () => openPostgresStore(database.url),
     dispose: async () => {
       await database.drop();
@@ -101,7 +102,7 @@ describe("strata", () => {
   });
 
   it("exits 2 on an unknown option and names it", async () => {
-    const result = await runCliProcess(["db", "status", "--no-such-option"], { cwd: temp.path });
+    const result = await runCliInProcess(["db", "status", "--no-such-option"], { cwd: temp.path });
     expect(result.code).toBe(2);
     expect(result.stderr).toContain("--no-such-option");
     expect(existsSync(join(temp.path, ".strata"))).toBe(false);
@@ -185,7 +186,7 @@ describe("strata db with an unreachable Postgres", () => {
   const URL_WITH_PASSWORD = "postgres://nobody:secret@127.0.0.1:1/x";
 
   it("exits 2 with one line naming host and port and never the password", async () => {
-    const result = await runCliProcess(["db", "status"], {
+    const result = await runCliInProcess(["db", "status"], {
       cwd: temp.path,
       env: { DATABASE_URL: URL_WITH_PASSWORD },
     });
@@ -200,7 +201,7 @@ describe("strata db with an unreachable Postgres", () => {
   });
 
   it("prints a stack with --verbose that does not contain the password either", async () => {
-    const result = await runCliProcess(["--verbose", "db", "migrate"], {
+    const result = await runCliInProcess(["--verbose", "db", "migrate"], {
       cwd: temp.path,
       env: { DATABASE_URL: URL_WITH_PASSWORD },
     });
@@ -213,7 +214,7 @@ describe("strata db with an unreachable Postgres", () => {
   });
 
   it("takes --database-url over DATABASE_URL", async () => {
-    const result = await runCliProcess(["--database-url", URL_WITH_PASSWORD, "db", "status"], {
+    const result = await runCliInProcess(["--database-url", URL_WITH_PASSWORD, "db", "status"], {
       cwd: temp.path,
       env: { DATABASE_URL: "postgres://other:hunter2@127.0.0.1:2/y" },
     });
@@ -241,7 +242,7 @@ describe("strata db on an embedded database that another process holds", () => {
   it("refuses with the holder's pid, changes nothing, and opens cleanly once the holder is killed", async () => {
     const dir = realpathSync(temp.path);
     const dataDir = embeddedDataDir(dir);
-    const cli = (args: ReadonlyArray<string>) => runCliProcess(args, { cwd: dir });
+    const cli = (args: ReadonlyArray<string>) => runCliInProcess(args, { cwd: dir });
 
     expect((await cli(["db", "migrate"])).code).toBe(0);
     const migrated = parseStatus(await cli(["db", "status", "--json"]));

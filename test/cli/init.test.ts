@@ -5,7 +5,7 @@ import { promisify } from "node:util";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { type Simulator, startSimulator } from "../../src/sim/simulator.js";
 import { createProjectFixture, REPO_ROOT } from "../helpers/project-fixture.js";
-import { runCliProcess } from "../helpers/run-cli.js";
+import { runCliInProcess } from "../helpers/run-cli.js";
 import { createTempDir } from "../helpers/temp-dir.js";
 
 const run = promisify(execFile);
@@ -68,7 +68,8 @@ describe("strata init", () => {
 
       const sim: Simulator = await startSimulator({ port: 0 });
       try {
-        const run = await project.cli(["materialize", "--select", "*", "--json"], {
+        // in a process of its own: the project reads its endpoint from the process's environment
+        const run = await project.cliProcess(["materialize", "--select", "*", "--json"], {
           STRATA_ENDPOINT_URL: sim.url,
         });
         expect(run.code, run.stderr).toBe(0);
@@ -95,7 +96,7 @@ describe("strata init", () => {
   }, 90_000);
 
   it("points the new project at this strata: npm installs it offline and npx strata runs it", async () => {
-    const init = await runCliProcess(["init", "pipeline"], { cwd: dir });
+    const init = await runCliInProcess(["init", "pipeline"], { cwd: dir });
     expect(init.code, init.stderr).toBe(0);
     const project = join(dir, "pipeline");
     const pkg = JSON.parse(await readFile(join(project, "package.json"), "utf8")) as {
@@ -118,7 +119,7 @@ describe("strata init", () => {
 
   it("says how to add strata to a package.json it keeps", async () => {
     await writeFile(join(dir, "package.json"), '{ "name": "mine" }\n');
-    const init = await runCliProcess(["init", "."], { cwd: dir });
+    const init = await runCliInProcess(["init", "."], { cwd: dir });
     expect(init.code, init.stderr).toBe(0);
     expect(init.stdout).toContain(`npm install ${dependencyOn(dir)}`);
   });
@@ -129,7 +130,7 @@ describe("strata init", () => {
       const existing = "mine\n";
       await writeFile(join(dir, name), existing);
 
-      const init = await runCliProcess(["init", "."], { cwd: dir });
+      const init = await runCliInProcess(["init", "."], { cwd: dir });
 
       expect(init.code).toBe(2);
       expect(init.stderr).toContain(`"${join(dir, name)}" already exists`);
@@ -141,7 +142,7 @@ describe("strata init", () => {
   );
 
   it("creates the directory it is given", async () => {
-    const init = await runCliProcess(["init", "nested/pipeline"], { cwd: dir });
+    const init = await runCliInProcess(["init", "nested/pipeline"], { cwd: dir });
 
     expect(init.code, init.stderr).toBe(0);
     expect(init.stdout).toContain("cd nested/pipeline");
@@ -158,7 +159,7 @@ describe("strata init", () => {
     await writeFile(join(dir, "package.json"), pkg);
     await writeFile(join(dir, ".gitignore"), "dist");
 
-    const init = await runCliProcess(["init", "."], { cwd: dir });
+    const init = await runCliInProcess(["init", "."], { cwd: dir });
 
     expect(init.code).toBe(0);
     expect(await readFile(join(dir, "package.json"), "utf8")).toBe(pkg);

@@ -87,6 +87,24 @@ describe.concurrent("the compiled project cache", CLI_TEST_OPTIONS, () => {
     );
   });
 
+  it("compiles several projects at once in one process, each to its own copy", async () => {
+    // the CLI runs in this process: both builds share esbuild's service, which must outlive them
+    const files = (key: string) => ({
+      ...ESM_PACKAGE,
+      "strata.config.ts": projectWithKey('import { key } from "./lib/key.js";', "key"),
+      "lib/key.ts": `export const key: string = ${JSON.stringify(key)};\n`,
+    });
+    await withProject(files("left"), (left) =>
+      withProject(files("right"), async (right) => {
+        expect(await Promise.all([keys(left), keys(right), keys(left)])).toEqual([
+          ["left"],
+          ["right"],
+          ["left"],
+        ]);
+      }),
+    );
+  });
+
   it("gives each bundled file its own import.meta.url, dirname and filename", async () => {
     const reader = (name: string) =>
       `import { readFileSync } from "node:fs";\nimport { basename, join } from "node:path";\n` +

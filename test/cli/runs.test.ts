@@ -240,6 +240,7 @@ describe.concurrent("strata materialize interrupted with Ctrl-C", CLI_TEST_OPTIO
 
 /** `a` → `b` → `c`; `b` fails until the file `b-ok` exists in the project directory. */
 function flakyProject(name: string): string {
+  // beside the project file, not in the working directory: the CLI runs in the test's process
   return `import { existsSync } from "node:fs";
 import { asset, defineProject } from "strata";
 
@@ -248,7 +249,7 @@ export const b = asset({
   key: "b",
   deps: { a },
   compute: async () => {
-    if (!existsSync("b-ok")) throw new Error("b is not ready");
+    if (!existsSync(new URL("b-ok", import.meta.url))) throw new Error("b is not ready");
     return [{ id: 1 }];
   },
 });

@@ -127,9 +127,12 @@ afterAll(async () => {
   await fixture?.remove();
 });
 
-/** The CLI with the key in its environment (and the database URL, when Postgres). */
+/**
+ * The CLI with the key in its environment (and the database URL, when Postgres), in a process of
+ * its own: the project's compute reads them from the process's environment.
+ */
 function cli(args: ReadonlyArray<string>): Promise<CliResult> {
-  return fixture.cli(args, {
+  return fixture.cliProcess(args, {
     STRATA_TEST_KEY: KEY,
     ...(databaseUrl === undefined ? {} : { DATABASE_URL: databaseUrl }),
   });

@@ -1,7 +1,7 @@
 import { type Simulator, startSimulator } from "../../src/sim/simulator.js";
 import type { SimulatorOptions } from "../../src/sim/simulator-options.js";
 import { createProjectFixture, type ProjectFixture } from "./project-fixture.js";
-import { type CliResult, runCliProcess, startCliProcess } from "./run-cli.js";
+import { type CliResult, startCliProcess } from "./run-cli.js";
 import { type Backend, createTestDatabase } from "./test-store.js";
 
 /** What the project of {@link inferenceProjectSource} is made of. */
@@ -94,7 +94,7 @@ export async function createInferenceProject(
     fixture,
     sim,
     dbArgs,
-    cli: (args) => runCliProcess([...dbArgs, ...args], { cwd: fixture.dir, timeoutMs: 120_000 }),
+    cli: (args) => fixture.cli([...dbArgs, ...args]),
     start: (args) =>
       startCliProcess([...dbArgs, ...args], { cwd: fixture.dir, timeoutMs: 120_000 }),
     billed: () => sim.ledger().totals.calls,

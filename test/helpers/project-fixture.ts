@@ -16,7 +16,7 @@ import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { migrate, readMigrations } from "../../src/store/migrator.js";
 import { embeddedDataDir, openEmbeddedStore } from "../../src/store/store.js";
-import { type CliResult, runCliProcess } from "./run-cli.js";
+import { type CliResult, runCliInProcess, runCliProcess } from "./run-cli.js";
 
 /** The repository root: what `<project>/node_modules/strata` links to. */
 export const REPO_ROOT = fileURLToPath(new URL("../..", import.meta.url));
@@ -42,8 +42,13 @@ export interface ProjectFixture {
   readonly file: string;
   /** Writes (or overwrites) files relative to `dir`. */
   write(files: Readonly<Record<string, string>>): Promise<void>;
-  /** Runs the compiled `strata` CLI in `dir`. */
+  /** Runs the compiled `strata` CLI in `dir`, inside this process (see `runCliInProcess`). */
   cli(args: ReadonlyArray<string>, env?: NodeJS.ProcessEnv): Promise<CliResult>;
+  /**
+   * Runs the real `strata` binary in `dir`, in a child process: for tests about the process
+   * itself (exit statuses, signals, pipes, start-up).
+   */
+  cliProcess(args: ReadonlyArray<string>, env?: NodeJS.ProcessEnv): Promise<CliResult>;
   remove(): Promise<void>;
 }
 
@@ -78,7 +83,8 @@ export async function createProjectFixture(
     dir,
     file: join(dir, DEFAULT_PROJECT_FILE),
     write,
-    cli: (args, env) => runCliProcess(args, { cwd: dir, env }),
+    cli: (args, env) => runCliInProcess(args, { cwd: dir, env }),
+    cliProcess: (args, env) => runCliProcess(args, { cwd: dir, env }),
     remove: () => rm(dir, { recursive: true, force: true }),
   };
 }
@@ -282,7 +288,7 @@ export default defineProject({${nameField(options)}
 }
 
 /**
- * vitest options of CLI test suites: each test runs whole CLI processes (about a second or two
- * of CPU each), so a loaded machine needs more than the default timeout.
+ * vitest options of CLI test suites: each test runs whole CLI commands (a second or two of CPU
+ * each when they open a database), so a loaded machine needs more than the default timeout.
  */
 export const CLI_TEST_OPTIONS = { timeout: 120_000 } as const;
