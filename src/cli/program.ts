@@ -123,7 +123,9 @@ export async function runCli(argv: ReadonlyArray<string>, rawIo: CliIo): Promise
     // a right the role lacks, found only when a command wrote: a usage error naming it
     const url = context?.databaseUrl;
     let denied: StrataError | undefined;
-    if (!(error instanceof StrataError && error.isUsageError)) {
+    const usage =
+      error instanceof CommanderError || (error instanceof StrataError && error.isUsageError);
+    if (!usage) {
       // loaded on this error path only: the schema check imports the database layer
       const [{ permissionError }, { postgresRole }] = await Promise.all([
         import("../store/schema-check.js"),
