@@ -5,18 +5,27 @@ import { migrate } from "../src/store/migrator.js";
 import { dumpMemoryStore, openMemoryStore } from "../src/store/store.js";
 
 /**
- * Builds the migrated PGlite template once for the whole test run (not once per test file) and
- * hands its path to the workers through STRATA_TEST_TEMPLATE.
+ * Builds the PGlite templates once for the whole test run (not once per test file) and hands
+ * their paths to the workers: a migrated database (STRATA_TEST_TEMPLATE) and a new, unmigrated
+ * one (STRATA_TEST_EMPTY_TEMPLATE). Each creation is an initdb: seconds of CPU.
  */
 export default async function setup(): Promise<() => Promise<void>> {
   const store = await openMemoryStore();
+  const empty = await dumpMemoryStore(store);
   await migrate(store.db);
-  const blob = await dumpMemoryStore(store);
+  const migrated = await dumpMemoryStore(store);
   await store.close();
-  const path = join(tmpdir(), `strata-test-template-${process.pid}.tar`);
-  await writeFile(path, Buffer.from(await blob.arrayBuffer()));
-  process.env.STRATA_TEST_TEMPLATE = path;
+  const paths: string[] = [];
+  for (const [name, blob] of [
+    ["STRATA_TEST_TEMPLATE", migrated],
+    ["STRATA_TEST_EMPTY_TEMPLATE", empty],
+  ] as const) {
+    const path = join(tmpdir(), `strata-test-${name.toLowerCase()}-${process.pid}.tar`);
+    await writeFile(path, Buffer.from(await blob.arrayBuffer()));
+    process.env[name] = path;
+    paths.push(path);
+  }
   return async () => {
-    await rm(path, { force: true });
+    await Promise.all(paths.map((path) => rm(path, { force: true })));
   };
 }

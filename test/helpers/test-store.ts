@@ -40,6 +40,25 @@ function pgliteTemplate(): Promise<Blob> {
   return template;
 }
 
+let emptyTemplate: Promise<Blob> | undefined;
+
+/**
+ * A new, unmigrated in-memory PGlite database: a copy of the run's empty template (see
+ * test/global-setup.ts), or of one made once per test process.
+ */
+export async function openEmptyPgliteStore(): Promise<Store> {
+  const prebuilt = process.env.STRATA_TEST_EMPTY_TEMPLATE;
+  emptyTemplate ??= prebuilt
+    ? readFile(prebuilt).then((bytes) => new Blob([bytes]))
+    : (async () => {
+        const store = await openMemoryStore();
+        const blob = await dumpMemoryStore(store);
+        await store.close();
+        return blob;
+      })();
+  return openMemoryStore(await emptyTemplate);
+}
+
 /**
  * A fresh, migrated store for one test: a copy of the PGlite template, or a new database on
  * the TEST_DATABASE_URL server.

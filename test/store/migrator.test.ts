@@ -8,9 +8,9 @@ import {
   migrationStatus,
   readMigrations,
 } from "../../src/store/migrator.js";
-import { openMemoryStore, openPostgresStore, type Store } from "../../src/store/store.js";
+import { openPostgresStore, type Store } from "../../src/store/store.js";
 import { createTempDir } from "../helpers/temp-dir.js";
-import { BACKENDS, createTestDatabase } from "../helpers/test-store.js";
+import { BACKENDS, createTestDatabase, openEmptyPgliteStore } from "../helpers/test-store.js";
 
 const TABLES = [
   "runs",
@@ -28,7 +28,7 @@ const MIGRATION_NAMES = (await readMigrations()).map((m) => m.name);
 /** An unmigrated store on the backend, and its cleanup. */
 async function emptyStore(backend: string): Promise<{ store: Store; dispose(): Promise<void> }> {
   if (backend === "pglite") {
-    const store = await openMemoryStore();
+    const store = await openEmptyPgliteStore();
     return { store, dispose: () => store.close() };
   }
   const database = await createTestDatabase();
