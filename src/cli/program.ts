@@ -1,6 +1,7 @@
 import { readFileSync } from "node:fs";
 import { Command, CommanderError } from "commander";
 import { StrataError } from "../errors.js";
+import { errorMessage } from "../util/error-message.js";
 import type { CliContext, GlobalOptions } from "./cli-context.js";
 import { type CliIo, redactingIo, writeLine } from "./cli-io.js";
 import { EXIT_FAILED, EXIT_OK, EXIT_USAGE } from "./exit-codes.js";
@@ -150,7 +151,7 @@ function reportError(error: unknown, io: CliIo, verbose: boolean): number {
     if (verbose) writeLine(io.stderr, error.stack ?? "");
     return error.isUsageError ? EXIT_USAGE : EXIT_FAILED;
   }
-  const message = error instanceof Error ? error.message : String(error);
+  const message = errorMessage(error);
   writeLine(io.stderr, `strata: unexpected error: ${message}`);
   if (verbose && error instanceof Error) writeLine(io.stderr, error.stack ?? "");
   return EXIT_FAILED;

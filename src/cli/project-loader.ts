@@ -6,6 +6,7 @@ import type { ProjectDefinition } from "../assets/project-definition.js";
 import { validateProject } from "../assets/validate-project.js";
 import { StrataError } from "../errors.js";
 import { AssetGraph } from "../lineage/asset-graph.js";
+import { errorMessage } from "../util/error-message.js";
 import { importCompiledProject, isRelocationError } from "./project-cache.js";
 import { originalStack } from "./project-source-map.js";
 
@@ -110,7 +111,7 @@ async function importProjectFile(file: string): Promise<{ default?: unknown }> {
     }
     return (await import(pathToFileURL(file).href)) as { default?: unknown };
   } catch (error) {
-    const message = error instanceof Error ? error.message : String(error);
+    const message = errorMessage(error);
     const syntax = /^Transform failed with \d+ errors?:\s*\n?.*?:(\d+):(\d+): ERROR: (.*)$/s.exec(
       message,
     );

@@ -1,4 +1,5 @@
 import type { InferSpec } from "../assets/asset-context.js";
+import { errorMessage } from "../util/error-message.js";
 import { redactSecrets } from "../util/redactor.js";
 import { type InferenceFailure, inferenceFailure } from "./inference-failure.js";
 
@@ -22,10 +23,7 @@ export function parseAnswer<I, O>(spec: InferSpec<I, O>, text: string, item: I):
   } catch (error) {
     return {
       ok: false,
-      failure: inferenceFailure(
-        "parse",
-        redactSecrets(`parse failed: ${error instanceof Error ? error.message : String(error)}`),
-      ),
+      failure: inferenceFailure("parse", redactSecrets(`parse failed: ${errorMessage(error)}`)),
     };
   }
 }

@@ -1,5 +1,6 @@
 import { APIConnectionError, APIConnectionTimeoutError, APIError, APIUserAbortError } from "openai";
 import { fullJitterBackoffMs } from "../util/backoff.js";
+import { errorMessage } from "../util/error-message.js";
 import { redactSecrets } from "../util/redactor.js";
 
 /**
@@ -90,7 +91,7 @@ function classify(error: unknown): AttemptFailure {
   }
   // A body that is not JSON, a response without usage, absurd token counts: the endpoint
   // misbehaved on this attempt; another attempt may well succeed.
-  const message = error instanceof Error ? error.message : String(error);
+  const message = errorMessage(error);
   return { kind: "retry", reason: message, retryAfterMs: null, throttled: false, malformed: true };
 }
 

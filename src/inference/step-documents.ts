@@ -1,5 +1,6 @@
 import type { ChatMessage, InferSpec } from "../assets/asset-context.js";
 import { StrataError } from "../errors.js";
+import { errorMessage } from "../util/error-message.js";
 import { buildRequest } from "./inference-request.js";
 import type { ResolvedModel } from "./inference-runtime.js";
 
@@ -95,7 +96,7 @@ export function stepDocuments<I, O>(
     } catch (error) {
       throw new StrataError(
         "bad_value",
-        `asset "${assetKey}": messages() of document "${id}" threw: ${error instanceof Error ? error.message : String(error)}`,
+        `asset "${assetKey}": messages() of document "${id}" threw: ${errorMessage(error)}`,
         { cause: error },
       );
     }
@@ -111,7 +112,7 @@ export function stepDocuments<I, O>(
     } catch (error) {
       throw new StrataError(
         "bad_value",
-        `asset "${assetKey}": messages() of document "${id}" returned messages that cannot be sent as JSON: ${error instanceof Error ? error.message : String(error)}`,
+        `asset "${assetKey}": messages() of document "${id}" returned messages that cannot be sent as JSON: ${errorMessage(error)}`,
         { cause: error },
       );
     }

@@ -1,6 +1,7 @@
 import type { ChatMessage, InferResultRow, InferSpec } from "../assets/asset-context.js";
 import type { CachedAnswer } from "../store/ledger-queries.js";
 import { type Femtos, fromFemtos } from "../util/decimal.js";
+import { errorMessage } from "../util/error-message.js";
 import { redactSecrets } from "../util/redactor.js";
 import {
   CANCELED,
@@ -210,7 +211,7 @@ export class StepFanOut<I, O> {
     try {
       messages = this.#spec.messages(doc.item);
     } catch (error) {
-      const message = `messages() of document "${doc.id}" threw when it was sent: ${error instanceof Error ? error.message : String(error)}`;
+      const message = `messages() of document "${doc.id}" threw when it was sent: ${errorMessage(error)}`;
       return { ok: false, failure: inferenceFailure("request", message) };
     }
     let request: InferenceRequest | undefined;
@@ -297,7 +298,7 @@ function sharedOutcome(
         kind: "failed",
         failure: inferenceFailure(
           "store",
-          `the answer to this request could not be recorded: ${error instanceof Error ? error.message : String(error)}`,
+          `the answer to this request could not be recorded: ${errorMessage(error)}`,
         ),
       }),
     );

@@ -8,6 +8,7 @@ import type { AssetGraph } from "../lineage/asset-graph.js";
 import { findCachedAnswers } from "../store/ledger-queries.js";
 import type { Store } from "../store/store.js";
 import { addDecimals, callCost, fromFemtos } from "../util/decimal.js";
+import { errorMessage } from "../util/error-message.js";
 import { newId } from "../util/ids.js";
 import { normalizeComputeResult } from "../values/compute-result.js";
 import type { MaterializationPlan, PlanStep } from "./materialization-plan.js";
@@ -116,7 +117,7 @@ export async function estimatePlan(options: {
       note =
         error instanceof StrataError && error.code === "upstream_missing"
           ? "not estimated: its upstream values do not exist yet"
-          : `not estimated: ${error instanceof Error ? error.message : String(error)}`;
+          : `not estimated: ${errorMessage(error)}`;
     }
     out.push({
       step,

@@ -1,5 +1,6 @@
 import type { Kysely } from "kysely";
 import { StoreError } from "../errors.js";
+import { errorMessage } from "../util/error-message.js";
 import type { Database } from "./database.js";
 import { GroupCommit, type GroupCommitFailure } from "./group-commit.js";
 import {
@@ -235,7 +236,7 @@ export class CostLedger {
   #failed(batch: ReadonlyArray<LedgerItem>, error: unknown): LedgerItem[] {
     const notCounted = new StoreError(
       "db_unreachable",
-      `the cost ledger could not count a call as dispatched, so it was not sent: ${error instanceof Error ? error.message : String(error)}`,
+      `the cost ledger could not count a call as dispatched, so it was not sent: ${errorMessage(error)}`,
       { cause: error },
     );
     const kept: LedgerItem[] = [];

@@ -1,6 +1,7 @@
 // The rows of `strata.inference_calls`: their columns, how a batch of them (with dispatch counts)
 // is written, and how a batch the database refused is written row by row.
 import { type Kysely, sql } from "kysely";
+import { errorMessage } from "../util/error-message.js";
 import { redactSecrets } from "../util/redactor.js";
 import type { Database } from "./database.js";
 import { encodeStoredText, storableMessage, storableText } from "./stored-text.js";
@@ -92,7 +93,7 @@ export function refusedForItsContent(error: unknown): boolean {
 
 /** What is recorded of a row the database refused: the billed call, failed, without its answer. */
 function refusedRow(e: LedgerEntry, error: unknown): LedgerEntry {
-  const reason = error instanceof Error ? error.message : String(error);
+  const reason = errorMessage(error);
   return {
     ...e,
     assetKey: storableText(e.assetKey),

@@ -1,5 +1,6 @@
 import { type Kysely, sql } from "kysely";
 import { StoreError } from "../errors.js";
+import { errorMessage } from "../util/error-message.js";
 import type { Database, MaterializationStatus } from "./database.js";
 import { GroupCommit } from "./group-commit.js";
 import type { MaterializationSuccess } from "./run-records.js";
@@ -52,7 +53,7 @@ export class StepRecordError extends StoreError {
   constructor(materializationIds: ReadonlyArray<string>, cause: unknown) {
     super(
       "record_failed",
-      `could not record ${materializationIds.length} step state${materializationIds.length === 1 ? "" : "s"} in the database (${cause instanceof Error ? cause.message : String(cause)}); resume the run once the database is back`,
+      `could not record ${materializationIds.length} step state${materializationIds.length === 1 ? "" : "s"} in the database (${errorMessage(cause)}); resume the run once the database is back`,
       { cause },
     );
     this.name = "StepRecordError";
