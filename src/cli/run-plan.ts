@@ -3,7 +3,6 @@ import type { MaterializeResult } from "../materialize/run-facade.js";
 import type { RunHooks } from "../materialize/run-launch.js";
 import type { RunResult, StepResult } from "../materialize/run-result.js";
 import type { Store } from "../store/store.js";
-import { addDecimals } from "../util/decimal.js";
 import { formatUsd } from "../util/usd.js";
 import { onCancelSignals } from "./cancel-signals.js";
 import type { CliContext } from "./cli-context.js";
@@ -92,7 +91,7 @@ async function withRunOutput(
     if (exiting) progress.done();
     progress.log(message);
   });
-  let result: RunResult;
+  let result: MaterializeResult;
   try {
     result = await start({
       signal: cancel.signal,
@@ -111,8 +110,8 @@ async function withRunOutput(
   return result;
 }
 
-function printResult(ctx: CliContext, result: RunResult, json: boolean): void {
-  const costUsd = addDecimals(result.steps.map((s) => s.costUsd));
+function printResult(ctx: CliContext, result: MaterializeResult, json: boolean): void {
+  const { costUsd } = result;
   if (json) {
     writeLine(
       ctx.io.stdout,

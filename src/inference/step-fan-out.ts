@@ -237,21 +237,7 @@ export class StepFanOut<I, O> {
     value: O | string,
     spent: Spent,
   ): DocumentAnswer<O> {
-    return {
-      row: {
-        id: doc.id,
-        output: value as O,
-        model,
-        status: "succeeded",
-        error: null,
-        prompt_tokens: spent.usage.prompt,
-        cached_tokens: spent.usage.cached,
-        completion_tokens: spent.usage.completion,
-        cost_usd: fromFemtos(spent.cost),
-      },
-      failure: null,
-      cost: spent.cost,
-    };
+    return documentAnswer(doc, model, { output: value as O, failure: null }, spent);
   }
 
   #failed(
@@ -260,23 +246,34 @@ export class StepFanOut<I, O> {
     failure: InferenceFailure,
     spent: Spent,
   ): DocumentAnswer<O> {
-    return {
-      row: {
-        id: doc.id,
-        output: null,
-        model,
-        status: "failed",
-        // what the user's rows (and Arrow files) hold: no secret an endpoint echoed
-        error: redactSecrets(failure.message),
-        prompt_tokens: spent.usage.prompt,
-        cached_tokens: spent.usage.cached,
-        completion_tokens: spent.usage.completion,
-        cost_usd: fromFemtos(spent.cost),
-      },
-      failure,
-      cost: spent.cost,
-    };
+    return documentAnswer<I, O>(doc, model, { output: null, failure }, spent);
   }
+}
+
+/** A document's row: its value or its failure, with what it spent. */
+function documentAnswer<I, O>(
+  doc: StepDocument<I>,
+  model: string | null,
+  result: { readonly output: O | null; readonly failure: InferenceFailure | null },
+  spent: Spent,
+): DocumentAnswer<O> {
+  const { failure } = result;
+  return {
+    row: {
+      id: doc.id,
+      output: result.output,
+      model,
+      status: failure === null ? "succeeded" : "failed",
+      // what the user's rows (and Arrow files) hold: no secret an endpoint echoed
+      error: failure === null ? null : redactSecrets(failure.message),
+      prompt_tokens: spent.usage.prompt,
+      cached_tokens: spent.usage.cached,
+      completion_tokens: spent.usage.completion,
+      cost_usd: fromFemtos(spent.cost),
+    },
+    failure,
+    cost: spent.cost,
+  };
 }
 
 /** A failure before anything was billed. */
