@@ -81,20 +81,14 @@ export function splitTopLevel(text: string): ReadonlyArray<string> {
   const items: string[] = [];
   let depth = 0;
   let start = 0;
-  let i = 0;
-  while (i < text.length) {
-    const ch = text[i]!;
-    if (ch === "'" || ch === '"') {
-      i = closingQuote(text, i, ch);
-      continue;
-    }
+  for (const i of unquoted(text, 0)) {
+    const ch = text[i];
     if (ch === "(") depth++;
     else if (ch === ")") depth--;
     else if (ch === "," && depth === 0) {
       items.push(text.slice(start, i).trim());
       start = i + 1;
     }
-    i++;
   }
   const last = text.slice(start).trim();
   if (last !== "") items.push(last);
@@ -104,19 +98,27 @@ export function splitTopLevel(text: string): ReadonlyArray<string> {
 /** The text between the parenthesis at `open` and the one that closes it, and where that is. */
 export function parenthesized(text: string, open: number): { inner: string; end: number } | null {
   let depth = 0;
-  let i = open;
-  while (i < text.length) {
-    const ch = text[i]!;
-    if (ch === "'" || ch === '"') {
-      i = closingQuote(text, i, ch);
-      continue;
-    }
+  for (const i of unquoted(text, open)) {
+    const ch = text[i];
     if (ch === "(") depth++;
     else if (ch === ")") {
       depth--;
       if (depth === 0) return { inner: text.slice(open + 1, i), end: i };
     }
-    i++;
   }
   return null;
+}
+
+/** The positions in `text` from `from` on that are outside quoted strings and identifiers. */
+function* unquoted(text: string, from: number): Generator<number> {
+  let i = from;
+  while (i < text.length) {
+    const ch = text[i];
+    if (ch === "'" || ch === '"') {
+      i = closingQuote(text, i, ch);
+      continue;
+    }
+    yield i;
+    i++;
+  }
 }
