@@ -23,40 +23,35 @@ export interface TestStore extends Store {
   dispose(): Promise<void>;
 }
 
-let template: Promise<Blob> | undefined;
+const templates = new Map<string, Promise<Blob>>();
 
-/** A migrated PGlite data directory, built once per test process and loaded per test. */
-function pgliteTemplate(): Promise<Blob> {
-  const prebuilt = process.env.STRATA_TEST_TEMPLATE;
-  template ??= prebuilt
-    ? readFile(prebuilt).then((bytes) => new Blob([bytes]))
-    : (async () => {
-        const store = await openMemoryStore();
-        await migrate(store.db);
-        const blob = await dumpMemoryStore(store);
-        await store.close();
-        return blob;
-      })();
+/**
+ * A PGlite data directory to load per test: the one test/global-setup.ts built for the run
+ * (its path in `variable`), else one made once per test process, migrated or not.
+ */
+function pgliteTemplate(
+  variable: "STRATA_TEST_TEMPLATE" | "STRATA_TEST_EMPTY_TEMPLATE",
+): Promise<Blob> {
+  let template = templates.get(variable);
+  if (template === undefined) {
+    const prebuilt = process.env[variable];
+    template = prebuilt
+      ? readFile(prebuilt).then((bytes) => new Blob([bytes]))
+      : (async () => {
+          const store = await openMemoryStore();
+          if (variable === "STRATA_TEST_TEMPLATE") await migrate(store.db);
+          const blob = await dumpMemoryStore(store);
+          await store.close();
+          return blob;
+        })();
+    templates.set(variable, template);
+  }
   return template;
 }
 
-let emptyTemplate: Promise<Blob> | undefined;
-
-/**
- * A new, unmigrated in-memory PGlite database: a copy of the run's empty template (see
- * test/global-setup.ts), or of one made once per test process.
- */
+/** A new, unmigrated in-memory PGlite database (a copy of the empty template). */
 export async function openEmptyPgliteStore(): Promise<Store> {
-  const prebuilt = process.env.STRATA_TEST_EMPTY_TEMPLATE;
-  emptyTemplate ??= prebuilt
-    ? readFile(prebuilt).then((bytes) => new Blob([bytes]))
-    : (async () => {
-        const store = await openMemoryStore();
-        const blob = await dumpMemoryStore(store);
-        await store.close();
-        return blob;
-      })();
-  return openMemoryStore(await emptyTemplate);
+  return openMemoryStore(await pgliteTemplate("STRATA_TEST_EMPTY_TEMPLATE"));
 }
 
 /**
@@ -65,7 +60,7 @@ export async function openEmptyPgliteStore(): Promise<Store> {
  */
 export async function createTestStore(backend: Backend): Promise<TestStore> {
   if (backend === "pglite") {
-    const store = await openMemoryStore(await pgliteTemplate());
+    const store = await openMemoryStore(await pgliteTemplate("STRATA_TEST_TEMPLATE"));
     return { ...store, url: undefined, close: store.close, dispose: () => store.close() };
   }
   const database = await createTestDatabase();

@@ -66,7 +66,8 @@ export function registerMaterializeCommand(program: Command, run: CommandRunner)
           });
           return EXIT_OK;
         }
-        const { store } = await ctx.projectAndStore();
+        // the run façade refreshes the declared catalog itself
+        const store = await ctx.store();
         const result = await runPlan(ctx, project, store, plan, {
           maxCostUsd: maxCost,
           concurrency,
