@@ -41,6 +41,11 @@ export default defineConfig({
     // Every core: the CLI tests wait on child processes, simulated endpoints and the disk, and
     // vitest's default (one core left free) runs one file at a time on two cores.
     maxWorkers: availableParallelism(),
+    // Test files share their worker process: the embedded database's WebAssembly, the loaded
+    // modules and the transpiled sources are built once per worker instead of once per file
+    // (4 m 19 s → 3 m 28 s on an idle 2-core machine). Every test file makes its own projects,
+    // databases and simulators, and restores what it changes (timers, TZ).
+    isolate: false,
     execArgv: EXEC_ARGV,
     testTimeout: 30_000,
     hookTimeout: 60_000,
