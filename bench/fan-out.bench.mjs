@@ -82,7 +82,7 @@ async function main() {
     const sim = await startSimulatorProcess(fan.latencyMs);
     try {
       for (let round = 1; round <= rounds; round++) {
-        for (const kind of ["bare", "postgres", "pglite"]) {
+        for (const kind of (process.env.BENCH_FANOUT_KINDS ?? "bare,postgres,pglite").split(",")) {
           const run =
             kind === "bare"
               ? await measured(sim, () =>

@@ -31,8 +31,11 @@ const HERE = dirname(fileURLToPath(import.meta.url));
 const ROOT = resolve(HERE, "..");
 const DIST = join(ROOT, "dist");
 const N = Number(process.env.BENCH_MATERIALIZE_N ?? 1000);
-/** The goal: under 2 ms of orchestration per asset, records included. */
-const GOAL_MS_PER_ASSET = 2;
+/**
+ * The goal: under 1 ms of orchestration per asset, cold, records and Arrow files included (wave
+ * 1 asked for 2 ms; the house rebuild for 1).
+ */
+const GOAL_MS_PER_ASSET = 1;
 
 const BACKENDS = {
   postgres: "Postgres",

@@ -141,19 +141,65 @@ export function ledgerRow(e: LedgerEntry) {
   };
 }
 
-/** Inserts ledger rows in one statement per 1 000 rows. */
+/**
+ * The type of each column a ledger row is written with (every key of {@link ledgerRow}), as
+ * `jsonb_to_recordset` reads them.
+ */
+const LEDGER_COLUMNS: Readonly<Record<keyof ReturnType<typeof ledgerRow>, string>> = {
+  run_id: "text",
+  materialization_id: "text",
+  asset_key: "text",
+  partition_key: "text",
+  document_id: "text",
+  model: "text",
+  provider_model: "text",
+  endpoint: "text",
+  request_hash: "text",
+  status: "text",
+  attempts: "integer",
+  prompt_tokens: "bigint",
+  cached_tokens: "bigint",
+  completion_tokens: "bigint",
+  reasoning_tokens: "bigint",
+  input_price_per_mtok: "numeric",
+  cached_input_price_per_mtok: "numeric",
+  output_price_per_mtok: "numeric",
+  latency_ms: "integer",
+  cache_hit: "boolean",
+  cached_from: "bigint",
+  error: "text",
+  output: "text",
+};
+
+const COLUMN_LIST = sql.raw(Object.keys(LEDGER_COLUMNS).join(", "));
+const RECORD_TYPE = sql.raw(
+  Object.entries(LEDGER_COLUMNS)
+    .map(([name, type]) => `${name} ${type}`)
+    .join(", "),
+);
+
+/**
+ * `insert … select … from jsonb_to_recordset($1)`: the rows travel as one JSON parameter. One
+ * short statement parses and binds in a fraction of the time of a `values` list with 23
+ * parameters per row: measured on 10,000 rows in batches of 50, 66 instead of 100 µs per row on
+ * the embedded database and 20 instead of 33 µs of client CPU per row on Postgres.
+ */
+function insertRows(rows: ReadonlyArray<LedgerEntry>) {
+  const json = JSON.stringify(rows.map(ledgerRow));
+  return sql`insert into strata.inference_calls (${COLUMN_LIST})
+    select ${COLUMN_LIST} from jsonb_to_recordset(${json}::jsonb) as r(${RECORD_TYPE})
+    returning id`;
+}
+
+/** Inserts ledger rows in one statement per 1 000 rows; resolves with their ids, in order. */
 export async function insertLedgerRows(
   db: Kysely<Database>,
   rows: ReadonlyArray<LedgerEntry>,
 ): Promise<number[]> {
   const ids: number[] = [];
   for (let i = 0; i < rows.length; i += 1_000) {
-    const inserted = await db
-      .insertInto("strata.inference_calls")
-      .values(rows.slice(i, i + 1_000).map(ledgerRow))
-      .returning("id")
-      .execute();
-    for (const r of inserted) ids.push(Number(r.id));
+    const inserted = await insertRows(rows.slice(i, i + 1_000)).execute(db);
+    for (const r of inserted.rows as Array<{ id: string | number }>) ids.push(Number(r.id));
   }
   return ids;
 }
@@ -196,23 +242,16 @@ export async function writeBatch(
   if (counts.length === 0) return insertLedgerRows(db, rows);
   if (counts.length === 1 && rows.length <= 1_000) {
     const [runId, count] = counts[0]!;
-    const counted = db.with("counted", (qc) =>
-      qc
-        .updateTable("strata.runs")
-        .set((eb) => ({ calls_dispatched: eb("calls_dispatched", "+", count) }))
-        .where("id", "=", runId)
-        .returning("id"),
-    );
+    const counted = sql`update strata.runs set calls_dispatched = calls_dispatched + ${count}
+      where id = ${runId} returning id`;
     if (rows.length === 0) {
-      await counted.selectFrom("counted").select("id").execute();
+      await sql`with counted as (${counted}) select id from counted`.execute(db);
       return [];
     }
-    const inserted = await counted
-      .insertInto("strata.inference_calls")
-      .values(rows.map(ledgerRow))
-      .returning("id")
-      .execute();
-    return inserted.map((r) => Number(r.id));
+    const inserted = await sql<{
+      id: string | number;
+    }>`with counted as (${counted}) ${insertRows(rows)}`.execute(db);
+    return inserted.rows.map((r) => Number(r.id));
   }
   return db.transaction().execute(async (trx) => {
     const ids = await insertLedgerRows(trx, rows);

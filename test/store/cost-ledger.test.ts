@@ -121,6 +121,24 @@ describe.each(CASES)(
       expect(await callsLostInFlight(store.db, RUN)).toBe(0);
     });
 
+    it("gives rows their ids in the order they were recorded, also when an earlier write is slower", async () => {
+      const ledger = new CostLedger(store.db, { maxBatch: 1, relaxedDispatchCommit });
+      // a row with 8 MB of answer takes the database far longer to write than the small rows
+      // recorded after it, whose writes would overtake it if they ran beside it
+      ledger.record({ ...entry("big"), output: "x".repeat(8_000_000) });
+      await new Promise((resolve) => setImmediate(resolve));
+      for (let i = 0; i < 5; i++) ledger.record(entry(`small-${i}`));
+      await ledger.flush();
+      const { rows } = await sql<{ document_id: string }>`
+        select document_id from strata.inference_calls where run_id = ${RUN} order by id`.execute(
+        store.db,
+      );
+      expect(rows.map((r) => r.document_id)).toEqual([
+        "big",
+        ...Array.from({ length: 5 }, (_, i) => `small-${i}`),
+      ]);
+    });
+
     it("resolves recordForId with each row's own id once it is written", async () => {
       const ledger = new CostLedger(store.db, { maxBatch: 4, relaxedDispatchCommit });
       const ids = new Map<string, Promise<number>>();
