@@ -5,6 +5,7 @@ import { join } from "node:path";
 import { pathToFileURL } from "node:url";
 import { describe, expect, it } from "vitest";
 import { commandsToLoad } from "../../src/cli/program.js";
+import { createProjectFixture, diamondProject } from "../helpers/project-fixture.js";
 import { CLI_PATH } from "../helpers/run-cli.js";
 
 // Each command's module loads only when that command runs; commander must still parse every
@@ -51,10 +52,10 @@ describe("commandsToLoad", () => {
 });
 
 /**
- * The package's modules (`node_modules/<name>/`) that `strata ARGS` loads, recorded by a module
- * resolve hook registered before the binary starts.
+ * The module URLs that `strata ARGS` (run in `cwd`) resolves, recorded by a module resolve hook
+ * registered before the binary starts.
  */
-async function packagesLoadedBy(args: ReadonlyArray<string>): Promise<ReadonlySet<string>> {
+async function urlsLoadedBy(args: ReadonlyArray<string>, cwd?: string): Promise<string[]> {
   const dir = await mkdtemp(join(tmpdir(), "strata-loaded-"));
   try {
     const log = join(dir, "resolved.txt");
@@ -75,22 +76,44 @@ register(${JSON.stringify(pathToFileURL(join(dir, "hooks.mjs")).href)});`,
     const run = spawnSync(
       process.execPath,
       ["--import", pathToFileURL(join(dir, "register.mjs")).href, CLI_PATH, ...args],
-      { encoding: "utf8", cwd: dir },
+      { encoding: "utf8", cwd: cwd ?? dir },
     );
     expect(run.status, run.stderr).toBe(0);
-    const urls = (await readFile(log, "utf8")).split("\n");
-    return new Set(
-      urls.flatMap((url) => {
-        const match = /\/node_modules\/((?:@[^/]+\/)?[^/]+)\//.exec(url);
-        return match === null ? [] : [match[1]!];
-      }),
-    );
+    return [...new Set((await readFile(log, "utf8")).split("\n").filter((url) => url !== ""))];
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
 }
 
+/**
+ * The packages whose modules `strata ARGS` loads: installed (`node_modules/<name>/`) or bundled by
+ * the build (`dist/vendor/<name>.js`).
+ */
+async function packagesLoadedBy(args: ReadonlyArray<string>): Promise<ReadonlySet<string>> {
+  return new Set(
+    (await urlsLoadedBy(args)).flatMap((url) => {
+      const match =
+        /\/node_modules\/((?:@[^/]+\/)?[^/]+)\//.exec(url) ??
+        /\/dist\/vendor\/([^/]+)\.js$/.exec(url);
+      return match === null ? [] : [match[1]!];
+    }),
+  );
+}
+
 describe("what a command loads", () => {
+  it("lineage loads the database and Arrow packages bundled, one file each", async () => {
+    const project = await createProjectFixture(diamondProject());
+    try {
+      const loaded = await urlsLoadedBy(["lineage"], project.dir);
+      for (const name of ["kysely", "apache-arrow"]) {
+        expect(loaded.filter((url) => url.endsWith(`/dist/vendor/${name}.js`))).toHaveLength(1);
+        expect(loaded.filter((url) => url.includes(`/node_modules/${name}/`))).toEqual([]);
+      }
+    } finally {
+      await project.remove();
+    }
+  });
+
   it("--version loads commander alone: no database, Arrow or inference client", async () => {
     for (const args of [["--version"], ["-V"]]) {
       expect([...(await packagesLoadedBy(args))], args.join(" ")).toEqual(["commander"]);
