@@ -21,6 +21,7 @@
 // process of its own; peak RSS of the strata process (the source is materialized by another
 // process first). BENCH_FANOUT_ROUNDS=0 skips the 10,000-document throughput case.
 //
+// BENCH_FANOUT_KINDS=bare,postgres,pglite chooses the clients (all three by default).
 // BENCH_FANOUT_CPU_PROF=DIR writes a V8 CPU profile of each strata inference process to DIR
 // (summarize with `node bench/lib/cpu-profile-summary.mjs DIR/*.cpuprofile`).
 

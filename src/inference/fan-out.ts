@@ -1,11 +1,12 @@
 import type { InferResultRow, InferSpec } from "../assets/asset-context.js";
 import { StrataError } from "../errors.js";
 import { type CachedAnswer, findCachedAnswers } from "../store/ledger-queries.js";
+import type { DocumentAnswer } from "./document-answer.js";
 import { requestParams } from "./inference-request.js";
 import type { InferenceRuntime, ResolvedModel } from "./inference-runtime.js";
 import type { InferenceStep, StepInference } from "./inference-step.js";
 import { checkSpec, stepDocuments } from "./step-documents.js";
-import { type DocumentAnswer, StepFanOut } from "./step-fan-out.js";
+import { StepFanOut } from "./step-fan-out.js";
 import { loadTokenEstimator } from "./token-estimate.js";
 
 /** Where the calls of one step are recorded. */

@@ -1,8 +1,12 @@
-import type { ChatMessage, InferResultRow, InferSpec } from "../assets/asset-context.js";
+import type { ChatMessage, InferSpec } from "../assets/asset-context.js";
 import type { CachedAnswer } from "../store/ledger-queries.js";
-import { type Femtos, fromFemtos } from "../util/decimal.js";
 import { errorMessage } from "../util/error-message.js";
-import { redactSecrets } from "../util/redactor.js";
+import {
+  type DocumentAnswer,
+  documentAnswer,
+  NOTHING_SPENT,
+  type Spent,
+} from "./document-answer.js";
 import {
   CANCELED,
   endsDocument,
@@ -15,7 +19,7 @@ import type { InferenceStep } from "./inference-step.js";
 import { cacheHit, recordCall } from "./ledger-entry.js";
 import { type CallOutcome, callModel } from "./model-call.js";
 import { type ParsedAnswer, parseAnswer } from "./parse-answer.js";
-import { addUsage, type Usage, ZERO_USAGE } from "./read-usage.js";
+import { addUsage, ZERO_USAGE } from "./read-usage.js";
 import type { SharedOutcome } from "./shared-requests.js";
 import type { StepDocument } from "./step-documents.js";
 import { StepTally } from "./step-tally.js";
@@ -37,21 +41,6 @@ export interface StepFanOutOptions<I, O> {
   /** Documents of the step, for progress. */
   readonly total: number;
 }
-
-/** A document's row, the failure that ended it (null when answered), and what it cost. */
-export interface DocumentAnswer<O> {
-  readonly row: InferResultRow<O>;
-  readonly failure: InferenceFailure | null;
-  readonly cost: Femtos;
-}
-
-/** Tokens and cost a document has spent so far, over its models and attempts. */
-interface Spent {
-  readonly usage: Usage;
-  readonly cost: Femtos;
-}
-
-const NOTHING_SPENT: Spent = { usage: ZERO_USAGE, cost: 0n };
 
 /**
  * One step's `ctx.infer`: answers its documents from the ledger's cache, from a call the run is
@@ -248,32 +237,6 @@ export class StepFanOut<I, O> {
   ): DocumentAnswer<O> {
     return documentAnswer<I, O>(doc, model, { output: null, failure }, spent);
   }
-}
-
-/** A document's row: its value or its failure, with what it spent. */
-function documentAnswer<I, O>(
-  doc: StepDocument<I>,
-  model: string | null,
-  result: { readonly output: O | null; readonly failure: InferenceFailure | null },
-  spent: Spent,
-): DocumentAnswer<O> {
-  const { failure } = result;
-  return {
-    row: {
-      id: doc.id,
-      output: result.output,
-      model,
-      status: failure === null ? "succeeded" : "failed",
-      // what the user's rows (and Arrow files) hold: no secret an endpoint echoed
-      error: failure === null ? null : redactSecrets(failure.message),
-      prompt_tokens: spent.usage.prompt,
-      cached_tokens: spent.usage.cached,
-      completion_tokens: spent.usage.completion,
-      cost_usd: fromFemtos(spent.cost),
-    },
-    failure,
-    cost: spent.cost,
-  };
 }
 
 /** A failure before anything was billed. */
