@@ -44,6 +44,7 @@ export {
   type ModelPrice,
   type ProjectDefinition,
   type ProjectSpec,
+  type StorageConfig,
 } from "./assets/project-definition.js";
 export {
   findProjectProblems,
@@ -97,3 +98,8 @@ export { type OpenStoreOptions, openStore, type Store } from "./store/store.js";
 export { tableToRows } from "./values/arrow-decoder.js";
 export { rowsToTable } from "./values/arrow-encoder.js";
 export { readArrowFile, type StoredValue } from "./values/arrow-file.js";
+export {
+  resolveStorageRoot,
+  STORAGE_ROOT_ENV,
+  storedValuePath,
+} from "./values/storage-path.js";

@@ -43,6 +43,16 @@ export interface ModelConfig {
   readonly maxAttempts?: number;
 }
 
+/** Where a project keeps its values (`defineProject({ storage })`). */
+export interface StorageConfig {
+  /**
+   * The folder Arrow values go under, relative to the project file's folder or absolute: a
+   * shared mount, so that every machine running the project's steps reads them. Default
+   * `.strata/storage`; `STRATA_STORAGE` overrides it.
+   */
+  readonly root: string;
+}
+
 /** What `defineProject({...})` takes. */
 export interface ProjectSpec {
   /** Names the project (OpenLineage namespace `strata://<name>`); defaults to the directory name. */
@@ -50,6 +60,7 @@ export interface ProjectSpec {
   readonly assets: ReadonlyArray<AssetDefinition<object>>;
   readonly endpoints?: Readonly<Record<string, EndpointConfig>>;
   readonly models?: Readonly<Record<string, ModelConfig>>;
+  readonly storage?: StorageConfig;
 }
 
 /** An immutable project: the assets and the inference configuration. */
@@ -58,6 +69,8 @@ export interface ProjectDefinition {
   readonly assets: ReadonlyArray<AssetDefinition<object>>;
   readonly endpoints: Readonly<Record<string, EndpointConfig>>;
   readonly models: Readonly<Record<string, ModelConfig>>;
+  /** Null: the default storage root (see {@link StorageConfig}). */
+  readonly storage: StorageConfig | null;
 }
 
 /**
@@ -78,5 +91,6 @@ export function defineProject(spec: ProjectSpec): ProjectDefinition {
     assets: Object.freeze([...spec.assets]),
     endpoints: Object.freeze({ ...(spec.endpoints ?? {}) }),
     models: Object.freeze({ ...(spec.models ?? {}) }),
+    storage: spec.storage === undefined ? null : Object.freeze({ ...spec.storage }),
   });
 }

@@ -6,6 +6,7 @@ import type { PartitionsDefinition } from "./partitions.js";
 import type { ProjectDefinition } from "./project-definition.js";
 import { suggestKey } from "./suggest-key.js";
 import { type EndpointEnv, findModelProblems } from "./validate-models.js";
+import { findStorageProblems } from "./validate-storage.js";
 
 /** What validation reads besides the project itself. */
 export interface ValidateProjectOptions {
@@ -58,6 +59,7 @@ export function validateProject(
  *   self-dependency reads `a → a`.
  * - `partition_mismatch`: a partitioned asset that depends on an asset with other partitions.
  * - `unknown_endpoint`: a model whose endpoint is not a key of `endpoints`.
+ * - `invalid_definition` too: a `storage` that is not `{ root: "<folder>" }`.
  *
  * Partition rule, following Dagster's default partition mappings (`infer_partition_mapping`):
  * - both assets have the same partitions (`equals()`): identity, partition k reads partition k;
@@ -86,6 +88,7 @@ export function findProjectProblems(
   checkCycles(index, graph, problems);
   checkPartitions(assets, index, problems);
   problems.push(...findModelProblems(project, options.env));
+  problems.push(...findStorageProblems(project));
   return problems;
 }
 

@@ -51,12 +51,14 @@ export interface DryRunStep {
  * reported with a note instead of numbers.
  *
  * @example
- * const steps = await estimatePlan({ project, store, plan });
+ * const steps = await estimatePlan({ project, store, plan, storageRoot: storageRootOf(dir) });
  */
 export async function estimatePlan(options: {
   readonly project: { readonly definition: ProjectDefinition; readonly graph: AssetGraph };
   readonly store: Store;
   readonly plan: MaterializationPlan;
+  /** Where the recorded values of the plan's upstream assets are (see `resolveStorageRoot`). */
+  readonly storageRoot: string;
   readonly noCache?: boolean;
 }): Promise<ReadonlyArray<DryRunStep>> {
   const { project, store, plan } = options;
@@ -67,7 +69,7 @@ export async function estimatePlan(options: {
     env: {},
     maxCostUsd: null,
   });
-  const inputs = new StepInputs(store.db, plan.steps);
+  const inputs = new StepInputs(store.db, plan.steps, options.storageRoot);
   const runId = `dry-run-${newId()}`;
   // The requests this dry run has counted as sent: a run sends each once.
   const sent = new Set<string>();

@@ -10,7 +10,7 @@ import { newId } from "../util/ids.js";
 import { redactSecrets } from "../util/redactor.js";
 import { writeArrowFile } from "../values/arrow-file.js";
 import { normalizeComputeResult } from "../values/compute-result.js";
-import { storagePath } from "../values/storage-path.js";
+import { storageKey, storedValuePath } from "../values/storage-path.js";
 import { removeStaleTempFiles, stagingDir } from "../values/temp-file.js";
 import { dataVersion } from "./data-version.js";
 import { type Executor, InProcessExecutor, type StepOutcome } from "./executor.js";
@@ -105,7 +105,7 @@ export async function executeRun(options: ExecuteRunOptions): Promise<RunResult>
   // Step states are group-committed: a step hands its value on without waiting for the
   // database, and the run row is only written after every state is.
   const recorder = new StepRecorder(db, { relaxedCommit: allowsRelaxedCommits(store) });
-  const inputs = new StepInputs(db, plan.steps, () => recorder.flush());
+  const inputs = new StepInputs(db, plan.steps, options.storageRoot, () => recorder.flush());
   const results = new Map<string, StepResult>();
   // Steps the executor gave up on (canceled past the grace period): they must write nothing more.
   const closed = new Set<string>();
@@ -178,13 +178,11 @@ export async function executeRun(options: ExecuteRunOptions): Promise<RunResult>
       // A step that ignored the cancel and ended after the run was recorded stays canceled.
       if (closed.has(step.id))
         return { status: "canceled", reason: "the step ended after the run" };
-      const path = storagePath(
-        options.storageRoot,
-        step.assetKey,
-        step.partitionKey,
-        materializationId,
-      );
-      const { sha256 } = await writeArrowFile(path, table, { tempDir: staging });
+      // recorded relative to the storage root, so any machine that mounts it finds the value
+      const key = storageKey(step.assetKey, step.partitionKey, materializationId);
+      const { sha256 } = await writeArrowFile(storedValuePath(options.storageRoot, key), table, {
+        tempDir: staging,
+      });
       const version = dataVersion({
         codeVersion: step.codeVersion,
         materializationId,
@@ -197,7 +195,7 @@ export async function executeRun(options: ExecuteRunOptions): Promise<RunResult>
         {
           dataVersion: version,
           rowCount: table.numRows,
-          storagePath: path,
+          storagePath: key,
           storageSha256: sha256,
           metadata: ctx.attachedMetadata,
           inputIds: resolved.materializationIds,

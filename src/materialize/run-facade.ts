@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { StrataError } from "../errors.js";
 import type { Store } from "../store/store.js";
 import { addDecimals, numberToPlain } from "../util/decimal.js";
-import { storageRootOf } from "../values/storage-path.js";
+import { resolveStorageRoot } from "../values/storage-path.js";
 import { type MaterializationPlan, planMaterialization } from "./materialization-plan.js";
 import { launchRun, type RunHooks } from "./run-launch.js";
 import {
@@ -111,7 +111,7 @@ export async function materialize(options: MaterializeOptions): Promise<Material
   const concurrency = concurrencyOption(options.concurrency);
   return withStore(options.store, async (store, ownStore) => {
     await syncProjectCatalog(store, project);
-    const storageRoot = await storageRootFor(options.storageDir, project, ownStore);
+    const storageRoot = await storageRootFor(options.storageDir, project, env, ownStore);
     const result = await launchRun({
       ...hooksOf(options),
       project,
@@ -165,7 +165,7 @@ export async function resumeRun(options: ResumeRunOptions): Promise<MaterializeR
       `run ${resume.run.id} had ${lost} call(s) in flight when it stopped; the endpoint may have billed them without strata recording the answers`,
     );
   }
-  const storageRoot = await storageRootFor(options.storageDir, project, false);
+  const storageRoot = await storageRootFor(options.storageDir, project, env, false);
   const result = await launchRun({
     ...hooksOf(options),
     project,
@@ -214,12 +214,16 @@ async function syncProjectCatalog(store: Store, project: PreparedProject): Promi
 async function storageRootFor(
   storageDir: string | undefined,
   project: PreparedProject,
+  env: NodeJS.ProcessEnv,
   ownStore: boolean,
 ): Promise<string> {
   if (storageDir !== undefined) return storageDir;
   // an in-memory database is gone after the call: its values go where nothing else looks
   if (ownStore) return mkdtemp(join(tmpdir(), "strata-values-"));
-  return storageRootOf(project.dir ?? process.cwd());
+  return resolveStorageRoot(project.dir ?? process.cwd(), {
+    env,
+    storage: project.definition.storage,
+  });
 }
 
 function withValues(result: RunResult, storageRoot: string): MaterializeResult {

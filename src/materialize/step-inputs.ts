@@ -6,6 +6,7 @@ import { selectLatestSucceeded } from "../store/materialization-queries.js";
 import { tableToRows } from "../values/arrow-decoder.js";
 import type { Row } from "../values/arrow-encoder.js";
 import { readArrowFile } from "../values/arrow-file.js";
+import { storedValuePath } from "../values/storage-path.js";
 import { type PlannedInput, type PlanStep, stepId } from "./materialization-plan.js";
 
 /** A value a step produced in this run, kept in memory until its last consumer has read it. */
@@ -32,21 +33,25 @@ export interface ResolvedInputs {
  */
 export class StepInputs {
   readonly #db: Kysely<Database>;
+  readonly #storageRoot: string;
   readonly #beforeStoreRead: () => Promise<void>;
   readonly #produced = new Map<string, ProducedValue>();
   readonly #consumers = new Map<string, number>();
 
   /**
-   * `beforeStoreRead` runs before any materialization is looked up in the store: the run's own
-   * step states must be written first, or a step reading every partition of a dep built in this
-   * run would miss the newest ones.
+   * Recorded values are read under `storageRoot` (see `storedValuePath`). `beforeStoreRead` runs
+   * before any materialization is looked up in the store: the run's own step states must be
+   * written first, or a step reading every partition of a dep built in this run would miss the
+   * newest ones.
    */
   constructor(
     db: Kysely<Database>,
     steps: ReadonlyArray<PlanStep>,
+    storageRoot: string,
     beforeStoreRead: () => Promise<void> = async () => {},
   ) {
     this.#db = db;
+    this.#storageRoot = storageRoot;
     this.#beforeStoreRead = beforeStoreRead;
     for (const step of steps) {
       for (const up of step.upstreamSteps)
@@ -76,7 +81,7 @@ export class StepInputs {
           versions.push(source.dataVersion);
           const table =
             source.table ??
-            (await readArrowFile(source.storagePath!, {
+            (await readArrowFile(storedValuePath(this.#storageRoot, source.storagePath!), {
               assetKey: input.assetKey,
               partitionKey: source.partitionKey ?? null,
               sha256: source.sha256 ?? null,

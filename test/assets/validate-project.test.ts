@@ -435,3 +435,27 @@ describe("validateProject at scale", () => {
     expect(problemsOf({ assets })).toEqual([]);
   });
 });
+
+describe("validateProject on storage", () => {
+  it("accepts a storage root, absolute or relative", () => {
+    for (const root of ["values", "/mnt/strata", "../shared"]) {
+      expect(problemsOf({ assets: [node("a")], storage: { root } })).toEqual([]);
+    }
+  });
+
+  it.each([
+    ["an empty root", { root: "" }],
+    ["a blank root", { root: "  " }],
+    ["a root that is not a string", { root: 42 }],
+    ["a root with a NUL", { root: "a\0b" }],
+    ["a string instead of an object", "/mnt/strata"],
+    ["an array", ["/mnt/strata"]],
+  ])("refuses %s with invalid_definition, naming the shape it takes", (_name, storage) => {
+    const problems = problemsOf({
+      assets: [node("a")],
+      storage: storage as unknown as ProjectSpec["storage"],
+    });
+    expect(problems.map((p) => p.code)).toEqual(["invalid_definition"]);
+    expect(problems[0]!.message).toContain('storage must be { root: "<folder>" }');
+  });
+});

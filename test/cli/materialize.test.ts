@@ -145,9 +145,9 @@ describe.concurrent.each(BACKENDS)("strata materialize on %s", CLI_TEST_OPTIONS,
           partition_key: null,
           row_count: rows.length,
         });
-        const path = join(dir, `${m.id}.arrow`);
-        expect(m.storage_path).toBe(path);
-        expect(await storedRows(path), key).toEqual(rows);
+        // recorded relative to the storage root
+        expect(m.storage_path).toBe(`${key}/__all__/${m.id}.arrow`);
+        expect(await storedRows(join(dir, `${m.id}.arrow`)), key).toEqual(rows);
       }
 
       // provenance: each step links to the materialization it read, the root to none

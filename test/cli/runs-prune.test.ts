@@ -1,5 +1,5 @@
-import { existsSync } from "node:fs";
-import { join } from "node:path";
+import { existsSync, readdirSync, rmSync } from "node:fs";
+import { basename, join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
   CLI_TEST_OPTIONS,
@@ -76,3 +76,36 @@ describe("strata runs prune", CLI_TEST_OPTIONS, () => {
     },
   );
 });
+
+describe("strata with STRATA_STORAGE", CLI_TEST_OPTIONS, () => {
+  it("stores values under it, reads them back from there and prunes them there", async () => {
+    const project = await createProjectFixture(diamondProject(), { migratedDatabase: true });
+    const shared = join(project.dir, "..", `${basename(project.dir)}-shared`);
+    const env = { STRATA_STORAGE: shared };
+    try {
+      const first = await project.cli(["materialize", "--select", "*", "--json"], env);
+      expect(first.code, first.stderr).toBe(0);
+      // report alone: its inputs are read from the shared storage
+      const second = await project.cli(["materialize", "--select", "report", "--json"], env);
+      expect(second.code, second.stderr).toBe(0);
+      const files = () => filesUnder(shared).filter((f) => f.endsWith(".arrow"));
+      expect(files()).toHaveLength(5);
+      expect(existsSync(join(project.dir, ".strata", "storage"))).toBe(false);
+
+      const pruned = await project.cli(["runs", "prune", "--older-than", "0d", "--json"], env);
+      expect(pruned.code, pruned.stderr).toBe(0);
+      // the first report, superseded and read by nothing, goes with its file
+      expect(JSON.parse(pruned.stdout)).toMatchObject({ materializations: 1, files: 1 });
+      expect(files()).toHaveLength(4);
+    } finally {
+      await project.remove();
+      rmSync(shared, { recursive: true, force: true });
+    }
+  });
+});
+
+function filesUnder(dir: string): string[] {
+  return readdirSync(dir, { recursive: true, withFileTypes: true })
+    .filter((e) => e.isFile())
+    .map((e) => join(e.parentPath, e.name));
+}

@@ -83,7 +83,9 @@ describe.skipIf(!available)("Postgres going away during a run (fast)", () => {
     await outage;
     expect(outage, "the server was stopped mid-run").toBeDefined();
     expect(["succeeded", "failed"]).toContain(first.status);
-    expect(await brokenSuccesses(store, first.runId)).toEqual([]);
+    expect(await brokenSuccesses(store, first.runId, join(dir.path, ".strata", "storage"))).toEqual(
+      [],
+    );
     const runIds = [first.runId];
     if (first.status === "failed") {
       expect(first.error).toMatch(/\S/);

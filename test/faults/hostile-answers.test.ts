@@ -7,6 +7,7 @@ import type { RunResult } from "../../src/materialize/run-result.js";
 import { findCachedAnswers } from "../../src/store/ledger-queries.js";
 import { tableToRows } from "../../src/values/arrow-decoder.js";
 import { readArrowFile } from "../../src/values/arrow-file.js";
+import { storedValuePath } from "../../src/values/storage-path.js";
 import { type FaultDoc, faultDocs, pipelineAssets, runAssets } from "../helpers/fault-run.js";
 import { createTempDir } from "../helpers/temp-dir.js";
 import { BACKENDS, createTestStore, type TestStore } from "../helpers/test-store.js";
@@ -219,10 +220,11 @@ describe.each(BACKENDS)("ctx.infer against an endpoint with hostile answers, on 
       store.db,
     );
     const arrow = new Map(
-      tableToRows(await readArrowFile(paths[0]!.storage_path)).map((r) => [
-        r.id as string,
-        r.output as string | null,
-      ]),
+      tableToRows(
+        await readArrowFile(
+          storedValuePath(join(dir.path, ".strata", "storage"), paths[0]!.storage_path),
+        ),
+      ).map((r) => [r.id as string, r.output as string | null]),
     );
     const hashes = new Map(rows.map((r) => [r.document_id, r.request_hash]));
     const cached = await findCachedAnswers(store.db, [...hashes.values()]);

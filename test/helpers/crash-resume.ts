@@ -13,6 +13,7 @@ import {
 import { tableToRows } from "../../src/values/arrow-decoder.js";
 import type { Row } from "../../src/values/arrow-encoder.js";
 import { readArrowFile } from "../../src/values/arrow-file.js";
+import { storageRootOf, storedValuePath } from "../../src/values/storage-path.js";
 import { createProjectFixture, type ProjectFixture } from "./project-fixture.js";
 import { type CliResult, startCliProcess } from "./run-cli.js";
 import { type Backend, createTestDatabase } from "./test-store.js";
@@ -332,8 +333,14 @@ async function perCallRange(store: Store): Promise<CrashResumeReport["perCall"]>
   };
 }
 
-/** The latest succeeded `analyses` output, and how many succeeded materializations it has. */
-async function latestAnalyses(store: Store): Promise<{ rows: Row[]; succeeded: number }> {
+/**
+ * The latest succeeded `analyses` output (its file recorded under the project's storage root),
+ * and how many succeeded materializations it has.
+ */
+async function latestAnalyses(
+  store: Store,
+  projectDir: string,
+): Promise<{ rows: Row[]; succeeded: number }> {
   const found = await store.db
     .selectFrom("strata.materializations")
     .select(["storage_path"])
@@ -343,7 +350,8 @@ async function latestAnalyses(store: Store): Promise<{ rows: Row[]; succeeded: n
     .execute();
   const path = found[0]?.storage_path;
   if (path === undefined || path === null) throw new Error("analyses never succeeded");
-  return { rows: tableToRows(await readArrowFile(path)), succeeded: found.length };
+  const file = storedValuePath(storageRootOf(projectDir), path);
+  return { rows: tableToRows(await readArrowFile(file)), succeeded: found.length };
 }
 
 /** The same project, run once without interruption: what the crash loop must end with. */
@@ -364,7 +372,7 @@ async function uninterruptedRun(config: CrashResumeConfig) {
     expect(parseJson<{ status: string }>(result).status).toBe("succeeded");
     const bill = sim.ledger().models;
     return await p.withStore(async (store) => ({
-      rows: (await latestAnalyses(store)).rows,
+      rows: (await latestAnalyses(store, p.fixture.dir)).rows,
       bill,
       ledger: await ledgerBill(store),
       perCall: await perCallRange(store),
@@ -484,7 +492,7 @@ export async function runCrashResume(config: CrashResumeConfig): Promise<CrashRe
         .select(["id", "status", "resumed_from"])
         .orderBy("started_at", "desc")
         .execute(),
-      analyses: await latestAnalyses(store),
+      analyses: await latestAnalyses(store, p.fixture.dir),
       ledger: await ledgerBill(store),
     }));
     // one chain of runs: each resumed the one before, all failed but the last

@@ -15,6 +15,7 @@ import { planMaterialization } from "../../src/materialize/materialization-plan.
 import type { RunResult } from "../../src/materialize/run-result.js";
 import type { CostLedgerOptions } from "../../src/store/cost-ledger.js";
 import { allowsRelaxedCommits, type Store } from "../../src/store/store.js";
+import { storedValuePath } from "../../src/values/storage-path.js";
 
 /** A document of the fault suites. */
 export interface FaultDoc {
@@ -105,9 +106,14 @@ export interface BrokenSuccess {
 
 /**
  * Every materialization of the run recorded `succeeded` must have its Arrow file on disk, a row
- * count, and one recorded input per dependency; returns the ones that do not.
+ * count, and one recorded input per dependency; returns the ones that do not. Files are found
+ * under `storageRoot`, where the run stored them.
  */
-export async function brokenSuccesses(store: Store, runId: string): Promise<BrokenSuccess[]> {
+export async function brokenSuccesses(
+  store: Store,
+  runId: string,
+  storageRoot: string,
+): Promise<BrokenSuccess[]> {
   const { rows } = await sql<{
     id: string;
     asset_key: string;
@@ -127,7 +133,7 @@ export async function brokenSuccesses(store: Store, runId: string): Promise<Brok
     const problem =
       r.storage_path === null
         ? "no storage path"
-        : !existsSync(r.storage_path)
+        : !existsSync(storedValuePath(storageRoot, r.storage_path))
           ? `no file at ${r.storage_path}`
           : r.row_count === null
             ? "no row count"

@@ -1,3 +1,5 @@
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { InferSpec } from "../../src/assets/asset-context.js";
 import { type AssetDefinition, asset } from "../../src/assets/asset-definition.js";
@@ -57,7 +59,9 @@ describe("estimatePlan", () => {
     });
     const graph = AssetGraph.fromAssets(definition.assets);
     const plan = planMaterialization(graph, { selection: "*" });
-    const steps = await estimatePlan({ project: { definition, graph }, store, plan });
+    // no upstream value is read: the assets here have no deps
+    const storageRoot = join(tmpdir(), "strata-dry-run-values");
+    const steps = await estimatePlan({ project: { definition, graph }, store, plan, storageRoot });
     return new Map(steps.map((s) => [s.step.assetKey, s.inference!]));
   }
 

@@ -14,6 +14,7 @@ import {
 } from "../../src/materialize/materialization-plan.js";
 import type { RunResult } from "../../src/materialize/run-result.js";
 import { readArrowFile } from "../../src/values/arrow-file.js";
+import { storedValuePath } from "../../src/values/storage-path.js";
 import { stagingDir } from "../../src/values/temp-file.js";
 import { createTempDir } from "../helpers/temp-dir.js";
 import { startTempFileWriter, type TempFileWriter } from "../helpers/temp-file-writer.js";
@@ -47,12 +48,18 @@ describe.each(BACKENDS)("stored values on %s", (backend) => {
     return executeRun({ project: { definition, graph }, store, plan, storageRoot });
   }
 
+  /** The materialization's recorded checksum and its file (recorded under the storage root). */
   async function recorded(materializationId: string) {
-    return store.db
+    const row = await store.db
       .selectFrom("strata.materializations")
       .select(["storage_path", "storage_sha256"])
       .where("id", "=", materializationId)
       .executeTakeFirstOrThrow();
+    return {
+      ...row,
+      storage_path:
+        row.storage_path === null ? null : storedValuePath(storageRoot, row.storage_path),
+    };
   }
 
   describe("checksums", () => {

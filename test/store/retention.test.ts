@@ -10,6 +10,7 @@ import { executeRun } from "../../src/materialize/execute-run.js";
 import { planMaterialization } from "../../src/materialize/materialization-plan.js";
 import { insertLedgerRows } from "../../src/store/cost-ledger.js";
 import { pruneRuns } from "../../src/store/retention.js";
+import { storedValuePath } from "../../src/values/storage-path.js";
 import { createTempDir } from "../helpers/temp-dir.js";
 import { BACKENDS, createTestStore, type TestStore } from "../helpers/test-store.js";
 
@@ -85,13 +86,15 @@ describe.each(BACKENDS)("pruneRuns on %s", (backend) => {
     await age(first.runId, 40);
     await age(second.runId, 35);
     const superseded = first.steps.find((s) => s.id === "raw[en]")!;
-    const supersededPath = (
+    // recorded relative to the storage root
+    const supersededRecorded = (
       await store.db
         .selectFrom("strata.materializations")
         .select("storage_path")
         .where("id", "=", superseded.materializationId)
         .executeTakeFirstOrThrow()
     ).storage_path!;
+    const supersededPath = storedValuePath(storage.path, supersededRecorded);
     expect(existsSync(supersededPath)).toBe(true);
 
     const dry = await pruneRuns(store.db, new Date(Date.now() - 30 * 86_400_000), { dryRun: true });
@@ -103,8 +106,10 @@ describe.each(BACKENDS)("pruneRuns on %s", (backend) => {
     // first's raw[de] and second's raw[en] are still the latest and stay, with their runs.
     expect(result.materializations).toBe(2);
     expect(result.ledgerRows).toBe(2);
-    expect(result.storagePaths).toContain(supersededPath);
-    for (const path of result.storagePaths) await rm(path, { force: true });
+    expect(result.storagePaths).toContain(supersededRecorded);
+    for (const path of result.storagePaths) {
+      await rm(storedValuePath(storage.path, path), { force: true });
+    }
     expect(existsSync(supersededPath)).toBe(false);
 
     const left = await store.db
@@ -172,7 +177,7 @@ describe.each(BACKENDS)("pruneRuns on %s", (backend) => {
     const result = await pruneRuns(store.db, new Date(Date.now() - 30 * 86_400_000));
     expect(result).toMatchObject({ materializations: 0, runs: 0, storagePaths: [] });
     expect(await inputsOf(summaryId)).toEqual(readBefore);
-    expect(existsSync(oldEnPath)).toBe(true);
+    expect(existsSync(storedValuePath(storage.path, oldEnPath))).toBe(true);
   });
 
   it("keeps what a materialization of a recent run read, even when it is superseded and old", async () => {
@@ -215,7 +220,9 @@ describe.each(BACKENDS)("pruneRuns on %s", (backend) => {
     expect(result.materializations).toBe(0);
     expect(await inputsOf(idOf(all, "chain/c"))).toEqual([idOf(all, "chain/b")]);
     expect(await inputsOf(idOf(all, "chain/b"))).toEqual([idOf(all, "chain/a")]);
-    expect(existsSync(await pathOf(idOf(all, "chain/a")))).toBe(true);
+    expect(existsSync(storedValuePath(storage.path, await pathOf(idOf(all, "chain/a"))))).toBe(
+      true,
+    );
 
     // once a new c reads the new b, the old chain is no one's provenance and goes
     const newC = await runChain("chain/c");

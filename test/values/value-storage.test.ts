@@ -10,7 +10,12 @@ import { tableToRows } from "../../src/values/arrow-decoder.js";
 import { ENCODING_METADATA_KEY, rowsToTable } from "../../src/values/arrow-encoder.js";
 import { readArrowFile, writeArrowFile } from "../../src/values/arrow-file.js";
 import { normalizeComputeResult } from "../../src/values/compute-result.js";
-import { storagePath } from "../../src/values/storage-path.js";
+import {
+  resolveStorageRoot,
+  storageKey,
+  storagePath,
+  storedValuePath,
+} from "../../src/values/storage-path.js";
 
 let dir: string;
 
@@ -463,5 +468,38 @@ describe("storagePath", () => {
     for (const key of ["../docs", "a//b", "/abs", "a/../b"]) {
       expect(strataErrorOf(() => storagePath("/root", key, null, "m1")).code).toBe("invalid_key");
     }
+  });
+});
+
+describe("storageKey, storedValuePath and resolveStorageRoot", () => {
+  it("records a value's path relative to the storage root, '/'-separated", () => {
+    expect(storageKey("raw/documents", null, "m1")).toBe("raw/documents/__all__/m1.arrow");
+    expect(storageKey("analyses", "en", "m2")).toBe("analyses/en/m2.arrow");
+    expect(strataErrorOf(() => storageKey("docs", "../x", "m1")).code).toBe("bad_partition");
+  });
+
+  it("finds a relative path under the root, and an absolute one (earlier versions) as it is", () => {
+    expect(storedValuePath("/mnt/strata", "raw/documents/__all__/m1.arrow")).toBe(
+      "/mnt/strata/raw/documents/__all__/m1.arrow",
+    );
+    const old = "/srv/app/.strata/storage/raw/documents/__all__/m0.arrow";
+    expect(storedValuePath("/mnt/strata", old)).toBe(old);
+  });
+
+  it("takes STRATA_STORAGE, then the project's storage.root, then .strata/storage", () => {
+    const storage = { root: "values" };
+    expect(resolveStorageRoot("/srv/app")).toBe("/srv/app/.strata/storage");
+    expect(resolveStorageRoot("/srv/app", { storage })).toBe("/srv/app/values");
+    expect(resolveStorageRoot("/srv/app", { storage: { root: "/mnt/v" } })).toBe("/mnt/v");
+    expect(resolveStorageRoot("/srv/app", { storage, env: { STRATA_STORAGE: "/mnt/s" } })).toBe(
+      "/mnt/s",
+    );
+    expect(resolveStorageRoot("/srv/app", { env: { STRATA_STORAGE: "shared" } })).toBe(
+      "/srv/app/shared",
+    );
+    // an empty variable is unset
+    expect(resolveStorageRoot("/srv/app", { storage, env: { STRATA_STORAGE: " " } })).toBe(
+      "/srv/app/values",
+    );
   });
 });

@@ -4,6 +4,7 @@ import { type DryRunStep, estimatePlan } from "../../materialize/dry-run.js";
 import { planMaterialization } from "../../materialize/materialization-plan.js";
 import { addDecimals } from "../../util/decimal.js";
 import { formatUsdRange } from "../../util/usd.js";
+import { resolveStorageRoot } from "../../values/storage-path.js";
 import type { CliContext } from "../cli-context.js";
 import { writeLine } from "../cli-io.js";
 import { EXIT_FAILED, EXIT_OK } from "../exit-codes.js";
@@ -59,7 +60,17 @@ export function registerMaterializeCommand(program: Command, run: CommandRunner)
         });
         if (options.dryRun) {
           const store = await ctx.store();
-          const estimates = await estimatePlan({ project, store, plan, noCache: !options.cache });
+          const storageRoot = resolveStorageRoot(project.dir, {
+            env: ctx.io.env,
+            storage: project.definition.storage,
+          });
+          const estimates = await estimatePlan({
+            project,
+            store,
+            plan,
+            storageRoot,
+            noCache: !options.cache,
+          });
           printPlan(ctx, plan, estimates, {
             json: options.json === true,
             unpriced: unpricedModels(project.definition),

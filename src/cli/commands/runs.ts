@@ -1,3 +1,4 @@
+import { existsSync } from "node:fs";
 import { rm } from "node:fs/promises";
 import type { Command } from "commander";
 import { pruneRuns } from "../../store/retention.js";
@@ -10,7 +11,7 @@ import {
   runSteps,
 } from "../../store/run-queries.js";
 import { formatUsd } from "../../util/usd.js";
-import { storageRootOf } from "../../values/storage-path.js";
+import { resolveStorageRoot, storedValuePath } from "../../values/storage-path.js";
 import { removeStaleTempFiles } from "../../values/temp-file.js";
 import type { CliContext } from "../cli-context.js";
 import { writeLine } from "../cli-io.js";
@@ -293,11 +294,13 @@ function registerPrune(runs: Command, run: CommandRunner): void {
         const result = await pruneRuns(store.db, before, {
           dryRun: options.dryRun === true,
         });
+        const root = await storageRootOfContext(ctx);
         if (options.dryRun !== true) {
-          for (const path of result.storagePaths) await rm(path, { force: true });
+          for (const path of result.storagePaths)
+            await rm(storedValuePath(root, path), { force: true });
         }
         // Writes killed mid-way (SIGKILL) leave temp files; another host's are judged by age.
-        const tempFiles = await removeStaleTempFiles(storageRootOf(ctx.projectDir), {
+        const tempFiles = await removeStaleTempFiles(root, {
           recursive: true,
           otherHostsBefore: before,
           dryRun: options.dryRun === true,
@@ -340,4 +343,16 @@ function durationOf(startedAt: Date, finishedAt: Date | null): number | null {
 /** `2026-12-03 09:29`: a UTC time to the minute, as the runs table shows it. */
 function minuteOf(date: Date): string {
   return date.toISOString().slice(0, 16).replace("T", " ");
+}
+
+/**
+ * Where the project's values are: `STRATA_STORAGE`, else the project's `storage.root` (its file
+ * is loaded when there is one), else `.strata/storage` beside the project file.
+ */
+async function storageRootOfContext(ctx: CliContext): Promise<string> {
+  const project = existsSync(ctx.projectFile) ? await ctx.project() : undefined;
+  return resolveStorageRoot(ctx.projectDir, {
+    env: ctx.io.env,
+    storage: project?.definition.storage ?? null,
+  });
 }

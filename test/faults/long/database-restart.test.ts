@@ -5,6 +5,7 @@ import { startSimulator } from "../../../src/sim/simulator.js";
 import { callsLostInFlight } from "../../../src/store/ledger-queries.js";
 import { migrate } from "../../../src/store/migrator.js";
 import { openPostgresStore, type Store } from "../../../src/store/store.js";
+import { storageRootOf } from "../../../src/values/storage-path.js";
 import {
   answeredDocuments,
   brokenSuccesses,
@@ -103,7 +104,7 @@ describe.skipIf(!available)("a run whose Postgres restarts mid-run", () => {
     expect(runRow.status).toBe(first.status);
 
     // Never a half-written step reported as success.
-    expect(await brokenSuccesses(store, first.runId)).toEqual([]);
+    expect(await brokenSuccesses(store, first.runId, storageRoot)).toEqual([]);
     const recorded = await recordedSteps(store, first.runId);
     for (const step of first.steps) {
       if (step.status === "succeeded") expect(recorded[step.assetKey]).toBe("succeeded");
@@ -123,7 +124,7 @@ describe.skipIf(!available)("a run whose Postgres restarts mid-run", () => {
       runIds.push(second.runId);
       expect(second.error).toBeNull();
       expect(second.status).toBe("succeeded");
-      expect(await brokenSuccesses(store, second.runId)).toEqual([]);
+      expect(await brokenSuccesses(store, second.runId, storageRoot)).toEqual([]);
       const paidTwice = sim.ledger().totals.calls - DOCUMENTS;
       expect(paidTwice).toBeGreaterThanOrEqual(0);
       // paid twice: only calls counted as dispatched whose outcome never reached the ledger
@@ -199,7 +200,7 @@ describe.skipIf(!available)("strata materialize while its Postgres restarts", ()
           .where("id", "=", out.runId)
           .executeTakeFirstOrThrow();
         expect(run.status).toBe(out.status);
-        expect(await brokenSuccesses(store, out.runId)).toEqual([]);
+        expect(await brokenSuccesses(store, out.runId, storageRootOf(project.dir))).toEqual([]);
         if (out.status === "succeeded") {
           expect(await ledgerBill(store, [out.runId])).toEqual(sim.ledger().totals);
         }
