@@ -4,13 +4,13 @@ import { join } from "node:path";
 import { StrataError } from "../errors.js";
 import type { Store } from "../store/store.js";
 import { addDecimals, numberToPlain } from "../util/decimal.js";
-import { resolveStorageRoot } from "../values/storage-path.js";
 import { type MaterializationPlan, planMaterialization } from "./materialization-plan.js";
 import { launchRun, type RunHooks } from "./run-launch.js";
 import {
   catalogOf,
   type PreparedProject,
   prepareProject,
+  projectStorageRoot,
   type RunnableProject,
 } from "./run-project.js";
 import type { RunResult } from "./run-result.js";
@@ -220,10 +220,7 @@ async function storageRootFor(
   if (storageDir !== undefined) return storageDir;
   // an in-memory database is gone after the call: its values go where nothing else looks
   if (ownStore) return mkdtemp(join(tmpdir(), "strata-values-"));
-  return resolveStorageRoot(project.dir ?? process.cwd(), {
-    env,
-    storage: project.definition.storage,
-  });
+  return projectStorageRoot(project, env);
 }
 
 function withValues(result: RunResult, storageRoot: string): MaterializeResult {

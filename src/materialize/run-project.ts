@@ -3,6 +3,7 @@ import type { ProjectDefinition } from "../assets/project-definition.js";
 import { validateProject } from "../assets/validate-project.js";
 import { AssetGraph } from "../lineage/asset-graph.js";
 import type { CatalogAsset } from "../store/catalog.js";
+import { resolveStorageRoot } from "../values/storage-path.js";
 
 /**
  * A project validated and turned into its lineage graph, as `loadProject` returns it for a
@@ -15,6 +16,23 @@ export interface PreparedProject {
   readonly name?: string;
   readonly file?: string;
   readonly dir?: string;
+}
+
+/**
+ * Where a project's values are: `STRATA_STORAGE` in `env`, else its `storage.root`, else
+ * `.strata/storage` in its folder (the working directory for a project without one).
+ *
+ * @example
+ * const root = projectStorageRoot(await loadProject(file), process.env);
+ */
+export function projectStorageRoot(
+  project: Pick<PreparedProject, "definition" | "dir">,
+  env: NodeJS.ProcessEnv,
+): string {
+  return resolveStorageRoot(project.dir ?? process.cwd(), {
+    env,
+    storage: project.definition.storage,
+  });
 }
 
 /** What the run façade takes as a project: `defineProject(...)`'s value, or a loaded project. */

@@ -216,6 +216,10 @@ describe.each(BACKENDS)("resumeRun on %s", (backend) => {
     await storage?.remove();
   });
 
+  /** Resumes `run` of `project` on this test's store and storage. */
+  const resumeIn = (project: ReturnType<typeof inferenceProject>, run: string) =>
+    resumeRun({ project, store, run, storageDir: storage.path, env: {} });
+
   /** Billed (not cache-hit) successful calls per document over the given runs. */
   async function billedPerDocument(runIds: ReadonlyArray<string>) {
     const rows = await store.db
@@ -240,13 +244,7 @@ describe.each(BACKENDS)("resumeRun on %s", (backend) => {
     expect(sim.ledger().totals.calls - billedBefore).toBe(6);
 
     fail = false;
-    const resumed = await resumeRun({
-      project,
-      store,
-      run: first.runId,
-      storageDir: storage.path,
-      env: {},
-    });
+    const resumed = await resumeIn(project, first.runId);
 
     expect(resumed.status).toBe("succeeded");
     expect(resumed.runId).not.toBe(first.runId);
@@ -289,13 +287,7 @@ describe.each(BACKENDS)("resumeRun on %s", (backend) => {
     expect(paidFirst).toBeGreaterThanOrEqual(4);
     expect(paidFirst).toBeLessThan(24);
 
-    const resumed = await resumeRun({
-      project,
-      store,
-      run: first.runId,
-      storageDir: storage.path,
-      env: {},
-    });
+    const resumed = await resumeIn(project, first.runId);
 
     expect(resumed.status).toBe("succeeded");
     expect(await resumed.values.get("analyses")).toHaveLength(24);

@@ -2,9 +2,9 @@ import type { Command } from "commander";
 import type { ProjectDefinition } from "../../assets/project-definition.js";
 import { type DryRunStep, estimatePlan } from "../../materialize/dry-run.js";
 import { planMaterialization } from "../../materialize/materialization-plan.js";
+import { projectStorageRoot } from "../../materialize/run-project.js";
 import { addDecimals } from "../../util/decimal.js";
 import { formatUsdRange } from "../../util/usd.js";
-import { resolveStorageRoot } from "../../values/storage-path.js";
 import type { CliContext } from "../cli-context.js";
 import { writeLine } from "../cli-io.js";
 import { EXIT_FAILED, EXIT_OK } from "../exit-codes.js";
@@ -60,15 +60,11 @@ export function registerMaterializeCommand(program: Command, run: CommandRunner)
         });
         if (options.dryRun) {
           const store = await ctx.store();
-          const storageRoot = resolveStorageRoot(project.dir, {
-            env: ctx.io.env,
-            storage: project.definition.storage,
-          });
           const estimates = await estimatePlan({
             project,
             store,
             plan,
-            storageRoot,
+            storageRoot: projectStorageRoot(project, ctx.io.env),
             noCache: !options.cache,
           });
           printPlan(ctx, plan, estimates, {

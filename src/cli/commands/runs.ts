@@ -350,9 +350,7 @@ function minuteOf(date: Date): string {
  * is loaded when there is one), else `.strata/storage` beside the project file.
  */
 async function storageRootOfContext(ctx: CliContext): Promise<string> {
-  const project = existsSync(ctx.projectFile) ? await ctx.project() : undefined;
-  return resolveStorageRoot(ctx.projectDir, {
-    env: ctx.io.env,
-    storage: project?.definition.storage ?? null,
-  });
+  if (!existsSync(ctx.projectFile)) return resolveStorageRoot(ctx.projectDir, { env: ctx.io.env });
+  const { projectStorageRoot } = await import("../../materialize/run-project.js");
+  return projectStorageRoot(await ctx.project(), ctx.io.env);
 }
